@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint sample clean-warehouse help
+
+help:
+	@echo "make run    - set up .venv and score the 2018 edition from the shipped sample"
+	@echo "make test   - set up .venv and run the test suite"
+	@echo "make lint   - ruff"
+	@echo "make sample - regenerate raw/ from scripts/generate_sample.py (seeded)"
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/coopindex run --edition 2018
+
+test: $(STAMP)
+	$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check flows tasks tests scripts
+
+sample: $(STAMP)
+	$(BIN)/python scripts/generate_sample.py
