@@ -1,0 +1,122 @@
+"""The `coopindex` command line: run an edition, show a published one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
+from tasks import load
+from tasks.catalog import Catalog
+from tasks.edition import MissingInputError
+from tasks.framework import Framework, FrameworkError
+from tasks.load import LoadError
+from tasks.method import MethodError, read_method
+from tasks.results import top_table
+from tasks.validation import DataValidationError
+
+app = typer.Typer(
+    help="coopindex: score Chinese cities' cooperation with the CEEC countries, edition by edition.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Wide enough for the ranking table when output goes to a file or a CI log.
+console = Console(width=None if sys.stdout.isatty() else 140)
+DATA_ERRORS = (DataValidationError, LoadError, MissingInputError, FrameworkError, MethodError)
+
+Edition = Annotated[
+    int, typer.Option("--edition", "-e", help="Data year to score (the 2019 evaluation scored 2018).")
+]
+RawDir = Annotated[Path | None, typer.Option(help="Raw inputs folder [default: raw/].")]
+WarehouseDir = Annotated[Path | None, typer.Option(help="Warehouse folder [default: warehouse/].")]
+ConfigDir = Annotated[
+    Path | None, typer.Option(help="Folder with framework.csv and method.yaml [default: config/].")
+]
+Top = Annotated[int | None, typer.Option(help="How many cities to show [default: the method's top_n].")]
+
+
+@app.command()
+def run(
+    edition: Edition = 2018,
+    raw: RawDir = None,
+    warehouse: WarehouseDir = None,
+    config: ConfigDir = None,
+    top: Top = None,
+) -> None:
+    """Run the Prefect flow that scores one edition and publishes it, then print the top cities."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.edition import score_edition
+
+    # One flow run per command: the heartbeat thread would only add ~1 s at exit.
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        try:
+            summary = score_edition(edition, _str(raw), _str(warehouse), _str(config))
+        except DATA_ERRORS as exc:
+            _fail(f"edition {edition} was not published: the inputs have problems", exc)
+    console.print(f"[green]Published edition {edition}[/] to {summary['path']} (run {summary['run_id']})")
+    show(edition=edition, warehouse=warehouse, config=config, top=top)
+
+
+@app.command()
+def show(
+    edition: Edition = 2018,
+    warehouse: WarehouseDir = None,
+    config: ConfigDir = None,
+    top: Top = None,
+) -> None:
+    """Print the ranking of a published edition: rank, city, index and the five dimension scores."""
+    catalog = _catalog(None, warehouse, config)
+    path = catalog.dataset(edition, "scores")
+    if not path.exists():
+        _fail(f"edition {edition} is not published in {catalog.warehouse}", None)
+    try:
+        framework = Framework.from_table(load.read_csv(catalog.framework, load.FRAMEWORK))
+        n = top or read_method(catalog.method).results.top_n
+    except DATA_ERRORS as exc:
+        _fail("cannot read the framework or method", exc)
+    scores = pd.read_parquet(path)
+    table = top_table(scores, framework, n)
+    names = framework.column("name")
+    view = Table(title=f"China-CEEC cooperation index, edition {edition}: top {n}")
+    view.add_column("rank", justify="right")
+    view.add_column("city")
+    for code in table.columns[3:]:
+        view.add_column(names[code], justify="right")
+    for row in table.itertuples(index=False):
+        view.add_row(str(row[0]), str(row[2]), *[_fmt(v) for v in row[3:]])
+    console.print(view)
+    index = scores[scores["node"] == framework.root]["score"]
+    console.print(f"mean of the top {n}: {index.nlargest(n).mean():.5f}")
+
+
+def _fmt(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.4f}"
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path else None
+
+
+def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> Catalog:
+    from flows.edition import make_catalog
+
+    return make_catalog(_str(raw), _str(warehouse), _str(config))
+
+
+def _fail(headline: str, exc: Exception | None) -> None:
+    console.print(f"[bold red]error:[/] {headline}", highlight=False)
+    if exc is not None:
+        console.print(str(exc), highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

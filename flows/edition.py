@@ -1,0 +1,137 @@
+"""The edition flow: raw inputs of one data year -> validated -> scored -> published.
+
+Reads top to bottom like the method's table of contents; every step is a pure function in
+`tasks/`, wrapped here as a Prefect task so runs, retries and timings show in Prefect.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from tasks import edition as steps
+from tasks import manifest as manifest_facts
+from tasks.catalog import PROJECT_ROOT, Catalog
+from tasks.framework import Framework
+from tasks.publish import publish
+from tasks.results import top_mean
+from tasks.validation import results_table
+
+# DataFrames are arguments: hashing them for a cache key costs time and buys nothing here.
+load_inputs = task(
+    steps.load_inputs, name="load-inputs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1
+)
+validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_policy=NO_CACHE)
+derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)
+indicator_table = task(steps.indicator_table, name="assemble-indicator-values", cache_policy=NO_CACHE)
+compute_scores = task(steps.score, name="compute-index", cache_policy=NO_CACHE)
+publish_edition = task(publish, name="publish-edition", cache_policy=NO_CACHE)
+
+
+@flow(name="score-edition", log_prints=True)
+def score_edition(
+    edition: int = 2018,
+    raw_dir: str | None = None,
+    warehouse_dir: str | None = None,
+    config_dir: str | None = None,
+) -> dict[str, Any]:
+    """Score data year `edition` from `raw/` and publish it to `warehouse/edition=<edition>`."""
+    catalog = make_catalog(raw_dir, warehouse_dir, config_dir)
+    run_id, flow_run_id = _run_ids()
+    started = datetime.now(UTC)
+    timings: dict[str, float] = {}
+
+    with _timed(timings, "load"):
+        inputs = load_inputs(catalog, edition)
+    with _timed(timings, "validate"):
+        outcomes = validate_inputs(inputs)
+    with _timed(timings, "derive_trade"):
+        trade_facts, city_trade = derive_trade(inputs)
+    with _timed(timings, "indicator_values"):
+        values = indicator_table(inputs, city_trade)
+    with _timed(timings, "score"):
+        stages = compute_scores(inputs, values)
+
+    names = inputs.cities.set_index("city_code")["name_en"]
+    datasets = {
+        "trade_facts": trade_facts.assign(edition=edition),
+        "city_trade": city_trade.assign(city_name=lambda d: d["city_code"].map(names)),
+        "indicator_values": values.assign(edition=edition),
+        "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
+        "validation": results_table(outcomes).assign(edition=edition),
+    }
+    index = stages.aggregated[Framework.from_table(inputs.framework_table).root]
+    summary = {
+        "edition": edition,
+        "run_id": run_id,
+        "cities": int(index.notna().sum()),
+        "top": str(index.idxmax()),
+        "top_n_mean": top_mean(index, inputs.method.results.top_n),
+    }
+    manifest = {
+        "run_id": run_id,
+        "flow_run_id": flow_run_id,
+        "edition": edition,
+        "parameters": {
+            "edition": edition,
+            "raw_dir": str(catalog.raw),
+            "warehouse_dir": str(catalog.warehouse),
+            "config_dir": str(catalog.config),
+        },  # fmt: skip
+        "method": {"name": inputs.method.name, "version": inputs.method.version},
+        "inputs": manifest_facts.checksums(inputs.files, catalog.raw.parent),
+        "expectations": manifest_facts.checksums(
+            catalog.expectations.glob("*.json"), catalog.expectations.parent
+        ),
+        "row_counts": {"inputs": inputs.row_counts(), "outputs": {k: len(v) for k, v in datasets.items()}},
+        "validation": {
+            "success": all(o.success for o in outcomes),
+            "expectations": sum(len(o.results) for o in outcomes),
+            "failed": sum(len(o.failures) for o in outcomes),
+        },
+        "summary": summary,
+        "git_commit": manifest_facts.git_commit(),
+        "packages": manifest_facts.package_versions(),
+        "started_at": started.isoformat(),
+        "timings_s": timings,
+    }
+    with _timed(timings, "publish"):
+        manifest["finished_at"] = datetime.now(UTC).isoformat()
+        link = publish_edition(catalog, edition, run_id, datasets, manifest)
+    get_run_logger().info("published edition %s to %s (%s cities)", edition, link, summary["cities"])
+    return summary | {"path": str(link), "timings_s": timings}
+
+
+def make_catalog(raw_dir: str | None, warehouse_dir: str | None, config_dir: str | None) -> Catalog:
+    default = Catalog()
+    return Catalog(
+        raw=Path(raw_dir).resolve() if raw_dir else default.raw,
+        warehouse=Path(warehouse_dir).resolve() if warehouse_dir else default.warehouse,
+        config=Path(config_dir).resolve() if config_dir else default.config,
+        expectations=PROJECT_ROOT / "expectations",
+    )
+
+
+def _run_ids() -> tuple[str, str | None]:
+    """A sortable run id (UTC time + random) and Prefect's flow-run id."""
+    try:
+        flow_run_id = str(get_run_context().flow_run.id)
+    except Exception:  # noqa: BLE001 - called outside a flow run (flow.fn)
+        flow_run_id = None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}", flow_run_id
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str):
+    start = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - start, 3)

@@ -1,0 +1,81 @@
+"""Where every raw input and warehouse dataset lives: the one place that knows paths.
+
+Like a Kedro data catalog, code asks for a dataset by its domain name; nothing else in the
+project builds paths by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The datasets an edition publishes, each one Parquet file inside the edition's folder.
+EDITION_DATASETS = ("trade_facts", "city_trade", "indicator_values", "scores", "validation")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Paths of a project's inputs and outputs; tests point it at temporary folders."""
+
+    raw: Path = PROJECT_ROOT / "raw"
+    config: Path = PROJECT_ROOT / "config"
+    warehouse: Path = PROJECT_ROOT / "warehouse"
+    expectations: Path = PROJECT_ROOT / "expectations"
+
+    # raw reference data
+    @property
+    def cities(self) -> Path:
+        return self.raw / "reference" / "cities.csv"
+
+    @property
+    def ceec_members(self) -> Path:
+        return self.raw / "reference" / "ceec_members.csv"
+
+    @property
+    def fx_rates(self) -> Path:
+        return self.raw / "reference" / "fx_rates.csv"
+
+    @property
+    def national_trade(self) -> Path:
+        return self.raw / "reference" / "national_trade.csv"
+
+    def trade_files(self, year: int) -> list[Path]:
+        """The monthly customs files of one data year, in month order."""
+        return sorted((self.raw / "trade" / str(year)).glob(f"{year}-*.csv"))
+
+    def indicator_files(self) -> list[Path]:
+        return sorted((self.raw / "indicators").glob("*.csv"))
+
+    # configuration
+    @property
+    def framework(self) -> Path:
+        return self.config / "framework.csv"
+
+    @property
+    def method(self) -> Path:
+        return self.config / "method.yaml"
+
+    # warehouse
+    def edition_dir(self, edition: int) -> Path:
+        """The published edition: a symlink swapped atomically to a complete version folder."""
+        return self.warehouse / f"edition={edition}"
+
+    @property
+    def versions(self) -> Path:
+        """Complete version folders live here; readers use the `edition=N` links."""
+        return self.warehouse / "_versions"
+
+    def dataset(self, edition: int, name: str) -> Path:
+        return self.edition_dir(edition) / f"{name}.parquet"
+
+    def manifest(self, edition: int) -> Path:
+        return self.edition_dir(edition) / "manifest.json"
+
+    def relative(self, path: Path) -> str:
+        """A path as users see it in messages: relative to the raw folder's parent."""
+        try:
+            return path.resolve().relative_to(self.raw.resolve().parent).as_posix()
+        except ValueError:
+            return path.as_posix()

@@ -1,0 +1,163 @@
+"""The steps of one edition as plain functions: read inputs, check them, derive, score.
+
+An edition scores data year N. It reads the reference tables, the framework and method, the
+indicator values of year N and the trade records of the years its trade indicators need
+(N, N-1 for growth, N-lag for the import base). `flows/edition.py` runs these steps as
+Prefect tasks; tests and benchmarks can call them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tasks import load
+from tasks.catalog import Catalog
+from tasks.framework import Framework
+from tasks.fx import fx_keys, to_cny
+from tasks.index import IndexStages, compute_index, wide_values
+from tasks.membership import member_keys
+from tasks.method import Method, read_method
+from tasks.trade import city_trade, trade_indicators
+from tasks.validation import SuiteOutcome, raise_for_failures, validate
+
+
+class MissingInputError(FileNotFoundError):
+    """An input the edition needs is not on disk; names what and where."""
+
+
+@dataclass
+class Inputs:
+    """Everything an edition reads, as typed frames that remember their source lines."""
+
+    edition: int
+    method: Method
+    framework_table: pd.DataFrame
+    cities: pd.DataFrame
+    members: pd.DataFrame
+    fx_rates: pd.DataFrame
+    national_trade: pd.DataFrame
+    trade_records: pd.DataFrame
+    indicator_values: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def trade_years(self) -> list[int]:
+        return trade_years(self.edition, self.method)
+
+    def row_counts(self) -> dict[str, int]:
+        names = ("framework_table", "cities", "members", "fx_rates", "national_trade",
+                 "trade_records", "indicator_values")  # fmt: skip
+        return {name: len(getattr(self, name)) for name in names}
+
+
+def trade_years(edition: int, method: Method) -> list[int]:
+    """The data years whose trade records an edition needs, oldest first."""
+    return sorted({edition, edition - 1, edition - method.trade.import_base_lag})
+
+
+def load_inputs(catalog: Catalog, edition: int) -> Inputs:
+    """Read every input of `edition`; trade years before the first on file are simply absent."""
+    method = read_method(_required(catalog.method))
+    label = {p: catalog.relative(p) for p in _all_inputs(catalog, edition, method)}
+
+    def read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+        return load.read_csv(_required(path), columns, label.get(path))
+
+    trade_files = [f for year in trade_years(edition, method) for f in catalog.trade_files(year)]
+    if not catalog.trade_files(edition):
+        raise MissingInputError(
+            f"no trade records for {edition}: expected "
+            f"{catalog.relative(catalog.raw)}/trade/{edition}/{edition}-MM.csv"
+        )
+    indicator_files = catalog.indicator_files()
+    if not indicator_files:
+        raise MissingInputError(f"no indicator files in {catalog.relative(catalog.raw)}/indicators/")
+    records = load.read_many(trade_files, load.TRADE_RECORDS, label)
+    records["year"] = pd.to_numeric(records["period"].str[:4], errors="coerce").fillna(-1).astype("int64")
+    records["member_key"] = records["year"].astype("str") + ":" + records["partner"]
+    records["fx_key"] = records["year"].astype("str") + ":" + records["currency"]
+    indicators = load.read_many(indicator_files, load.INDICATOR_VALUES, label)
+    return Inputs(
+        edition=edition,
+        method=method,
+        framework_table=read(catalog.framework, load.FRAMEWORK),
+        cities=read(catalog.cities, load.CITIES),
+        members=read(catalog.ceec_members, load.CEEC_MEMBERS),
+        fx_rates=read(catalog.fx_rates, load.FX_RATES),
+        national_trade=read(catalog.national_trade, load.NATIONAL_TRADE),
+        trade_records=records,
+        indicator_values=indicators[indicators["year"] == edition].reset_index(drop=True),
+        files=sorted(label),
+    )
+
+
+def validate_inputs(inputs: Inputs) -> list[SuiteOutcome]:
+    """Run every input's GX suite; raises `DataValidationError` if a critical check fails."""
+    framework = Framework.from_table(inputs.framework_table)
+    parameters = {
+        "known_cities": sorted(inputs.cities["city_code"]),
+        "member_keys": member_keys(inputs.members, inputs.trade_years),
+        "fx_keys": fx_keys(inputs.fx_rates),
+        "known_indicators": framework.by_origin("indicators"),
+    }
+    frames = {
+        "framework": inputs.framework_table,
+        "cities": inputs.cities,
+        "ceec_members": inputs.members,
+        "fx_rates": inputs.fx_rates,
+        "national_trade": inputs.national_trade,
+        "trade_records": inputs.trade_records,
+        "indicator_values": inputs.indicator_values,
+    }
+    outcomes = [validate(frame, dataset, parameters) for dataset, frame in frames.items()]
+    raise_for_failures(outcomes)
+    return outcomes
+
+
+def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clean trade facts of the edition year in CNY, and each city's trade figures."""
+    records = to_cny(inputs.trade_records, inputs.fx_rates)
+    facts = city_trade(
+        records,
+        inputs.national_trade,
+        inputs.cities["city_code"].tolist(),
+        inputs.edition,
+        inputs.method.trade.import_base_lag,
+    )
+    columns = ["period", "year", "reporter_city", "partner", "flow", "hs2", "value", "currency",
+               "cny_per_unit", "value_cny", "source_file", "source_line"]  # fmt: skip
+    this_year = records.loc[records["year"] == inputs.edition, columns]
+    this_year = this_year.sort_values(["period", "reporter_city", "partner", "flow", "hs2"])
+    return this_year.reset_index(drop=True), facts
+
+
+def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:
+    """All indicator values of the edition, read and derived, with their source."""
+    framework = Framework.from_table(inputs.framework_table)
+    read = inputs.indicator_values[["year", "city_code", "indicator", "value", "source"]]
+    derived = trade_indicators(facts, framework.by_origin("trade"))
+    table = pd.concat([read, derived], ignore_index=True)
+    table["origin"] = table["indicator"].map(framework.column("origin"))
+    table["unit"] = table["indicator"].map(framework.column("unit"))
+    return table.sort_values(["indicator", "city_code"]).reset_index(drop=True)
+
+
+def score(inputs: Inputs, values: pd.DataFrame) -> IndexStages:
+    framework = Framework.from_table(inputs.framework_table)
+    raw = wide_values(values, framework, inputs.cities["city_code"].tolist())
+    return compute_index(raw, framework, inputs.method)
+
+
+def _all_inputs(catalog: Catalog, edition: int, method: Method) -> list[Path]:
+    trade = [f for year in trade_years(edition, method) for f in catalog.trade_files(year)]
+    reference = [catalog.cities, catalog.ceec_members, catalog.fx_rates, catalog.national_trade]
+    return [*reference, catalog.framework, catalog.method, *trade, *catalog.indicator_files()]
+
+
+def _required(path: Path) -> Path:
+    if not path.is_file():
+        raise MissingInputError(f"missing input file: {path}")
+    return path

@@ -1,0 +1,81 @@
+"""Publish an edition to the warehouse atomically: readers see the old edition or the new one.
+
+Every dataset of a run is written into a fresh version folder under `_versions/`; only when
+all of them are complete does the edition's entry `edition=N` — a symbolic link — switch to
+the new folder, with one `os.replace` (atomic on POSIX). A run that fails before the switch
+leaves the published edition as it was. The previous version is kept for one-step rollback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.catalog import Catalog
+
+KEEP_VERSIONS = 2  # the published one and the one before it
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Deterministic Parquet: no index, pandas `str` stored as plain UTF-8 strings, zstd."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema],
+        metadata=table.schema.metadata,
+    )
+    pq.write_table(table.cast(schema), path, compression="zstd")
+
+
+def publish(
+    catalog: Catalog,
+    edition: int,
+    run_id: str,
+    datasets: Mapping[str, pd.DataFrame],
+    manifest: Mapping[str, Any],
+) -> Path:
+    """Write `datasets` and the manifest as a new version, then switch the edition to it."""
+    version = catalog.versions / str(edition) / run_id
+    version.mkdir(parents=True, exist_ok=False)
+    try:
+        for name, frame in datasets.items():
+            write_parquet(frame, version / f"{name}.parquet")
+        (version / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        _fsync_dir(version)
+        link = catalog.edition_dir(edition)
+        staging = link.with_name(f".{link.name}.{run_id}")
+        os.symlink(os.path.relpath(version, link.parent), staging)
+        os.replace(staging, link)
+        _fsync_dir(link.parent)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    _prune(catalog.versions / str(edition), keep=version)
+    return link
+
+
+def published_version(catalog: Catalog, edition: int) -> Path | None:
+    """The version folder the edition currently points at, or None if never published."""
+    link = catalog.edition_dir(edition)
+    return link.resolve() if link.is_symlink() else None
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    versions = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in [v for v in versions if v != keep][KEEP_VERSIONS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
