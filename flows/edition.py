@@ -21,7 +21,7 @@ from tasks import edition as steps
 from tasks import manifest as manifest_facts
 from tasks.catalog import PROJECT_ROOT, Catalog
 from tasks.framework import Framework
-from tasks.publish import publish
+from tasks.publish import stage, switch
 from tasks.results import top_mean
 from tasks.validation import results_table
 
@@ -33,7 +33,8 @@ validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_poli
 derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)
 indicator_table = task(steps.indicator_table, name="assemble-indicator-values", cache_policy=NO_CACHE)
 compute_scores = task(steps.score, name="compute-index", cache_policy=NO_CACHE)
-publish_edition = task(publish, name="publish-edition", cache_policy=NO_CACHE)
+stage_edition = task(stage, name="stage-edition", cache_policy=NO_CACHE)
+publish_edition = task(switch, name="publish-edition", cache_policy=NO_CACHE)
 
 
 @flow(name="score-edition", log_prints=True)
@@ -76,6 +77,8 @@ def score_edition(
         "top": str(index.idxmax()),
         "top_n_mean": top_mean(index, inputs.method.results.top_n),
     }
+    with _timed(timings, "stage"):
+        version = stage_edition(catalog, edition, run_id, datasets)
     manifest = {
         "run_id": run_id,
         "flow_run_id": flow_run_id,
@@ -103,9 +106,8 @@ def score_edition(
         "started_at": started.isoformat(),
         "timings_s": timings,
     }
-    with _timed(timings, "publish"):
-        manifest["finished_at"] = datetime.now(UTC).isoformat()
-        link = publish_edition(catalog, edition, run_id, datasets, manifest)
+    manifest["finished_at"] = datetime.now(UTC).isoformat()
+    link = publish_edition(catalog, edition, version, manifest)
     get_run_logger().info("published edition %s to %s (%s cities)", edition, link, summary["cities"])
     return summary | {"path": str(link), "timings_s": timings}
 

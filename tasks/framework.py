@@ -24,7 +24,7 @@ class Framework:
 
     @classmethod
     def from_table(cls, table: pd.DataFrame, label: str = "framework") -> Framework:
-        table = table.copy()
+        table = table.reset_index(drop=True)
         table["parent"] = table["parent"].fillna("").astype("str")
         for column in ("origin", "unit", "name"):
             if column in table:
@@ -97,7 +97,7 @@ def _check(table: pd.DataFrame, label: str) -> None:
         problems.append(
             f"direction must be 1 or -1: {table.loc[~table['direction'].isin([1, -1]), 'code'].tolist()}"
         )
-    level_of = table.set_index("code")["level"]
+    level_of = table.drop_duplicates("code").set_index("code")["level"]
     childless = sorted(set(table.loc[table["level"] > 1, "code"]) - set(table["parent"]))
     if childless:
         problems.append(f"aggregates without children: {childless}")

@@ -34,6 +34,36 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table.cast(schema), path, compression="zstd")
 
 
+def stage(catalog: Catalog, edition: int, run_id: str, datasets: Mapping[str, pd.DataFrame]) -> Path:
+    """Write every dataset into a new version folder that no reader sees yet."""
+    version = catalog.versions / str(edition) / run_id
+    version.mkdir(parents=True, exist_ok=False)
+    try:
+        for name, frame in datasets.items():
+            write_parquet(frame, version / f"{name}.parquet")
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    return version
+
+
+def switch(catalog: Catalog, edition: int, version: Path, manifest: Mapping[str, Any]) -> Path:
+    """Add the manifest to a staged version and make it the published edition in one rename."""
+    try:
+        (version / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        _fsync_dir(version)
+        link = catalog.edition_dir(edition)
+        staging = link.with_name(f".{link.name}.{version.name}")
+        os.symlink(os.path.relpath(version, link.parent), staging)
+        os.replace(staging, link)
+        _fsync_dir(link.parent)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    _prune(version.parent, keep=version)
+    return link
+
+
 def publish(
     catalog: Catalog,
     edition: int,
@@ -41,24 +71,8 @@ def publish(
     datasets: Mapping[str, pd.DataFrame],
     manifest: Mapping[str, Any],
 ) -> Path:
-    """Write `datasets` and the manifest as a new version, then switch the edition to it."""
-    version = catalog.versions / str(edition) / run_id
-    version.mkdir(parents=True, exist_ok=False)
-    try:
-        for name, frame in datasets.items():
-            write_parquet(frame, version / f"{name}.parquet")
-        (version / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        _fsync_dir(version)
-        link = catalog.edition_dir(edition)
-        staging = link.with_name(f".{link.name}.{run_id}")
-        os.symlink(os.path.relpath(version, link.parent), staging)
-        os.replace(staging, link)
-        _fsync_dir(link.parent)
-    except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
-    _prune(catalog.versions / str(edition), keep=version)
-    return link
+    """Stage `datasets` as a new version, then switch the edition to it."""
+    return switch(catalog, edition, stage(catalog, edition, run_id, datasets), manifest)
 
 
 def published_version(catalog: Catalog, edition: int) -> Path | None:

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real Prefect test server for the session, the shipped sample, a scored edition."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+import flows  # noqa: F401 - Prefect defaults before Prefect is imported
+from tasks.catalog import PROJECT_ROOT, Catalog
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One real (temporary, SQLite) Prefect API for every flow run of the session."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        prefect_test_harness(server_startup_timeout=90),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_edition(prefect_server, tmp_path_factory) -> tuple[Catalog, dict]:
+    """The 2018 edition scored by the real flow from the shipped raw/ into a temporary warehouse."""
+    from flows.edition import score_edition
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    summary = score_edition(2018, warehouse_dir=str(warehouse))
+    return Catalog(warehouse=warehouse), summary
+
+
+@pytest.fixture()
+def raw_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped raw/ that a test may break."""
+    target = tmp_path / "raw"
+    shutil.copytree(PROJECT_ROOT / "raw", target)
+    return target
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder` (following the edition links), by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    } | {str(p.relative_to(folder)): str(p.readlink()) for p in folder.rglob("*") if p.is_symlink()}

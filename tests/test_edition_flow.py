@@ -1,0 +1,107 @@
+"""The real edition flow on the shipped sample: headline figures, trade facts, outputs, failures."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.catalog import EDITION_DATASETS, Catalog
+from tasks.validation import DataValidationError
+from tests.conftest import tree_digest
+
+
+def index_scores(catalog: Catalog, edition: int = 2018) -> pd.Series:
+    scores = pd.read_parquet(catalog.dataset(edition, "scores"))
+    return scores[scores["node"] == "index"].set_index("city_code")["score"].sort_values(ascending=False)
+
+
+def test_headline_figures_of_the_2019_evaluation(sample_edition):
+    catalog, summary = sample_edition
+    index = index_scores(catalog)
+    assert list(index.index[:2]) == ["NGB", "TSN"]
+    assert round(index["NGB"], 4) == 69.3453
+    assert round(index["TSN"], 4) == 40.5675
+    assert round(index.head(15).mean(), 4) == round(38.52146, 4)
+    assert (index.iloc[2:15] <= index["TSN"]).all()
+    assert summary["top"] == "NGB" and summary["cities"] == 30
+
+
+def test_ningbo_trade_facts_computed_from_the_records(sample_edition):
+    catalog, _ = sample_edition
+    facts = pd.read_parquet(catalog.dataset(2018, "city_trade")).set_index("city_code").loc["NGB"]
+    assert round(facts["trade_bn_cny"], 2) == 24.36
+    assert round(facts["trade_growth_pct"], 1) == 23.1
+    assert round(facts["trade_share_pct"], 1) == 4.5
+    assert round(facts["prev_share_pct"], 1) == 4.3
+    assert facts["base_year"] == 2016 and facts["import_growth_ratio"] > 2
+    # the same figure straight from the clean facts: they add up
+    trade = pd.read_parquet(catalog.dataset(2018, "trade_facts"))
+    assert trade.loc[trade["reporter_city"] == "NGB", "value_cny"].sum() == pytest.approx(facts["trade_cny"])
+
+
+def test_trade_facts_hold_only_members_of_the_year_in_cny(sample_edition):
+    catalog, _ = sample_edition
+    trade = pd.read_parquet(catalog.dataset(2018, "trade_facts"))
+    assert set(trade["year"]) == {2018}
+    assert "GRC" not in set(trade["partner"])  # Greece joined in 2019
+    assert len(set(trade["partner"])) == 16
+    assert set(trade["currency"]) >= {"USD", "CNY", "EUR"}
+    cny = trade[trade["currency"] == "CNY"]
+    assert (cny["value_cny"] == cny["value"]).all()
+
+
+def test_scores_cover_every_node_with_ranks(sample_edition):
+    catalog, _ = sample_edition
+    scores = pd.read_parquet(catalog.dataset(2018, "scores"))
+    assert scores.groupby("node").size().eq(30).all()
+    assert scores["node"].nunique() == 1 + 5 + 23
+    assert scores.loc[scores["node"] == "index", "rank"].min() == 1
+    assert scores["score"].dropna().between(0, 100).all()
+    indicators = pd.read_parquet(catalog.dataset(2018, "indicator_values"))
+    assert set(indicators["source"]) >= {"derived:trade_records"}
+
+
+def test_duckdb_reads_every_output_and_the_manifest_describes_the_run(sample_edition):
+    catalog, _ = sample_edition
+    for name in EDITION_DATASETS:
+        path = catalog.dataset(2018, name)
+        rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
+        assert rows == pq.read_metadata(path).num_rows > 0
+    ranked = duckdb.sql(
+        f"SELECT city_code, edition FROM read_parquet('{catalog.warehouse}/edition=*/scores.parquet') "
+        "WHERE node = 'index' AND rank = 1"
+    ).fetchall()
+    assert ranked == [("NGB", 2018)]
+    manifest = json.loads(catalog.manifest(2018).read_text())
+    assert manifest["edition"] == 2018 and manifest["flow_run_id"]
+    assert manifest["method"] == {"name": "coopindex-default", "version": "1.0.0"}
+    assert "raw/trade/2016/2016-01.csv" in manifest["inputs"] and "config/method.yaml" in manifest["inputs"]
+    assert "raw/trade/2015/2015-01.csv" not in manifest["inputs"]
+    assert manifest["validation"]["success"] and manifest["validation"]["failed"] == 0
+    assert manifest["row_counts"]["inputs"]["trade_records"] > 100_000
+    assert set(manifest["timings_s"]) >= {"load", "validate", "score", "stage"}
+
+
+def test_greek_trade_before_2019_stops_the_run_and_changes_nothing(prefect_server, raw_copy, tmp_path):
+    from flows.edition import score_edition
+
+    warehouse = tmp_path / "warehouse"
+    score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    before = tree_digest(warehouse)
+    path = raw_copy / "trade" / "2018" / "2018-05.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[7].split(",")
+    fields[2] = "GRC"
+    lines[7] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(DataValidationError) as error:
+        score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    message = str(error.value)
+    assert "raw/trade/2018/2018-05.csv, line 8, column 'partner'" in message
+    assert tree_digest(warehouse) == before
+    assert index_scores(Catalog(warehouse=warehouse)).index[0] == "NGB"

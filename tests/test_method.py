@@ -1,0 +1,30 @@
+import pytest
+
+from tasks.catalog import Catalog
+from tasks.method import MethodError, read_method
+
+
+def test_default_method_reads():
+    method = read_method(Catalog().method)
+    assert method.normalise.method == "minmax" and method.normalise.range == (0, 100)
+    assert method.aggregate.method == "arithmetic" and method.version
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "name: m\nversion: '1'\nnormalise: {methd: minmax}\n",
+            r"normalise.methd: Extra inputs are not permitted",
+        ),
+        ("name: m\nversion: '1'\nnormalise: {range: [100, 0]}\n", "low < high"),
+        ("name: m\nversion: '1'\naggregate: {min_share: 2}\n", "aggregate.min_share"),
+        ("version: '1'\n", "name: Field required"),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_method_files_name_the_key(tmp_path, text, message):
+    path = tmp_path / "method.yaml"
+    path.write_text(text)
+    with pytest.raises(MethodError, match=message):
+        read_method(path)
