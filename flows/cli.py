@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -55,6 +56,7 @@ def run(
 
     from flows.edition import score_edition
 
+    _quiet_data_errors()
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         try:
@@ -97,6 +99,20 @@ def show(
     console.print(f"mean of the top {n}: {index.nlargest(n).mean():.5f}")
 
 
+class _NoTracebackForDataErrors(logging.Filter):
+    """Prefect logs a failed run's traceback; for bad input data the one-line message says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DATA_ERRORS):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_data_errors() -> None:
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForDataErrors())
+
+
 def _fmt(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.4f}"
 
@@ -114,7 +130,7 @@ def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> C
 def _fail(headline: str, exc: Exception | None) -> None:
     console.print(f"[bold red]error:[/] {headline}", highlight=False)
     if exc is not None:
-        console.print(str(exc), highlight=False, soft_wrap=True)
+        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
     sys.exit(1)
 
 

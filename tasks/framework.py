@@ -66,11 +66,11 @@ class Framework:
         return pd.Series((self.table["weight"] / sums).to_numpy(), index=self.table["code"])
 
     def effective_weights(self) -> pd.Series:
-        """Each indicator's share of the index: the product of relative weights up the tree."""
+        """Each node's share of the index: the product of relative weights up the tree (root 1)."""
         relative = self.relative_weights()
         parent = self.column("parent")
         out = {}
-        for code in self.indicators:
+        for code in self.table["code"]:
             weight, node = 1.0, code
             while parent[node]:
                 weight *= relative[node]

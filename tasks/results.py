@@ -21,7 +21,7 @@ def score_table(
     unit = scores.index.name or "unit"
     long = scores.stack(future_stack=True).rename("score").reset_index()
     long.columns = [unit, "node", "score"]
-    long["rank"] = ranks.stack(future_stack=True).to_numpy()
+    long["rank"] = ranks.stack(future_stack=True).astype("Int64").array
     long["raw_value"] = raw.reindex(columns=scores.columns).stack(future_stack=True).to_numpy()
     meta = framework.table.set_index("code")[["level", "parent"]]
     long = long.join(meta, on="node")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping
@@ -257,6 +258,8 @@ def _batch_definition() -> BatchDefinition:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # The ephemeral context announces a temporary docs folder at INFO on every start.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     # TQDM_DISABLE does not reach GX's "Calculating Metrics" bars; this does.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

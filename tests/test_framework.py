@@ -25,13 +25,17 @@ def test_shipped_framework_weights_economic_and_trade_cooperation_at_44_1_percen
     relative = framework.relative_weights()
     assert relative["economic_trade"] == pytest.approx(0.441)
     assert len(framework.children(framework.root)) == 5
-    assert framework.effective_weights().sum() == pytest.approx(1.0)
+    weights = framework.effective_weights()
+    assert weights[framework.indicators].sum() == pytest.approx(1.0)
+    assert weights["economic_trade"] == pytest.approx(0.441) and weights[framework.root] == 1.0
     assert 18 <= len(framework.indicators) <= 25
 
 
 def test_effective_weights_multiply_down_the_tree():
     weights = Framework.from_table(table(GOOD)).effective_weights()
-    assert weights.to_dict() == pytest.approx({"a": 0.375, "b": 0.375, "c": 0.25})
+    assert weights.to_dict() == pytest.approx(
+        {"index": 1, "d1": 0.75, "d2": 0.25, "a": 0.375, "b": 0.375, "c": 0.25}
+    )
 
 
 @pytest.mark.parametrize(

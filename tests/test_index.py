@@ -76,7 +76,8 @@ def test_compute_index_keeps_every_stage_and_a_long_score_table():
     assert len(scores) == 3 * 6
     q = scores[(scores["city_code"] == "Q") & (scores["node"] == "a")].iloc[0]
     assert q["raw_value"] == 3.0 and q["score"] == 100.0 and q["rank"] == 1
-    assert scores.loc[scores["node"] == "index", "weight_in_index"].isna().all()
+    assert (scores.loc[scores["node"] == "index", "weight_in_index"] == 1).all()
+    assert scores["rank"].dtype == "Int64"
     assert top_mean(stages.aggregated["index"], 2) == pytest.approx(
         stages.aggregated["index"].nlargest(2).mean()
     )

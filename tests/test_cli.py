@@ -1,0 +1,58 @@
+"""The `coopindex` command as a user runs it: a real process, real Prefect, a real warehouse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tasks.catalog import PROJECT_ROOT
+
+COMMANDS = [[], ["run"], ["show"]]
+
+
+def coopindex(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | {"COLUMNS": "160"},
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_help(command):
+    result = coopindex(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout and "--help" in result.stdout
+
+
+def test_show_prints_the_ranking_of_a_published_edition(sample_edition):
+    catalog, _ = sample_edition
+    result = coopindex("show", "--edition", "2018", "--warehouse", str(catalog.warehouse))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    first = next(line for line in lines if "Ningbo" in line)
+    assert "69.3453" in first and first.split("│")[1].strip() == "1"
+    assert any("Tianjin" in line and "40.5675" in line for line in lines)
+    assert "mean of the top 15: 38.52146" in result.stdout
+
+
+def test_show_says_when_an_edition_is_not_published(tmp_path):
+    result = coopindex("show", "--edition", "2015", "--warehouse", str(tmp_path))
+    assert result.returncode == 1
+    assert "edition 2015 is not published" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_run_with_a_bad_file_prints_where_and_no_traceback(raw_copy, tmp_path):
+    path = raw_copy / "reference" / "fx_rates.csv"
+    path.write_text(path.read_text().replace("6.617", "6,617", 1).replace("6,617", '"6,617"'))
+    result = coopindex("run", "--raw", str(raw_copy), "--warehouse", str(tmp_path / "wh"))
+    assert result.returncode == 1
+    assert "raw/reference/fx_rates.csv, line" in result.stdout and "column 'cny_per_unit'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "wh" / "edition=2018").exists()
