@@ -73,7 +73,7 @@ def test_duckdb_reads_every_output_and_the_manifest_describes_the_run(sample_edi
         assert rows == pq.read_metadata(path).num_rows > 0
     ranked = duckdb.sql(
         f"SELECT city_code, edition FROM read_parquet('{catalog.warehouse}/edition=*/scores.parquet') "
-        "WHERE node = 'index' AND rank = 1"
+        "WHERE node = 'index' AND rank = 1 AND edition = 2018"
     ).fetchall()
     assert ranked == [("NGB", 2018)]
     manifest = json.loads(catalog.manifest(2018).read_text())
@@ -105,3 +105,26 @@ def test_greek_trade_before_2019_stops_the_run_and_changes_nothing(prefect_serve
     assert "raw/trade/2018/2018-05.csv, line 8, column 'partner'" in message
     assert tree_digest(warehouse) == before
     assert index_scores(Catalog(warehouse=warehouse)).index[0] == "NGB"
+
+
+def test_other_editions_follow_membership_and_replace_only_themselves(sample_edition, tmp_path):
+    from flows.edition import score_edition
+
+    catalog, _ = sample_edition
+    before_2018 = tree_digest(catalog.edition_dir(2018))
+    score_edition(2019, warehouse_dir=str(catalog.warehouse))
+    score_edition(2013, warehouse_dir=str(catalog.warehouse))
+    assert tree_digest(catalog.edition_dir(2018)) == before_2018
+
+    partners_2019 = set(pd.read_parquet(catalog.dataset(2019, "trade_facts"))["partner"])
+    assert "GRC" in partners_2019 and len(partners_2019) == 17
+    # 2013 is the first year on file: no growth and no import base, the rest still scores
+    facts_2013 = pd.read_parquet(catalog.dataset(2013, "city_trade"))
+    assert facts_2013["trade_growth_pct"].isna().all() and facts_2013["import_growth_ratio"].isna().all()
+    scores_2013 = pd.read_parquet(catalog.dataset(2013, "scores"))
+    assert scores_2013.loc[scores_2013["node"] == "trade_growth", "score"].isna().all()
+    assert scores_2013.loc[scores_2013["node"] == "index", "score"].notna().all()
+    editions = duckdb.sql(
+        f"SELECT DISTINCT edition FROM read_parquet('{catalog.warehouse}/edition=*/scores.parquet') ORDER BY 1"
+    ).fetchall()
+    assert editions == [(2013,), (2018,), (2019,)]
