@@ -1,4 +1,4 @@
-"""The method file: which normalisation, aggregation and ranking produce an edition.
+"""The method file: which steps, with which settings, turn indicator values into an index.
 
 Read from YAML and checked against a schema, so an unknown key or a bad value is a clear
 error naming the key, not a silent default. Method names are looked up in registries
@@ -18,6 +18,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Denominate(_Strict):
+    """Divide indicators by the denominator column the framework names (its `denominator`)."""
+
+    enabled: bool = True
+    scale: float = Field(default=1.0, gt=0)
+
+
+class Impute(_Strict):
+    """Fill missing values; never changes a value that is present."""
+
+    method: Literal[
+        "none", "mean", "median", "group_mean", "group_median", "constant", "latest", "interpolate"
+    ] = "none"
+    group: str | None = None  # grouping column of the unit table, for group_mean / group_median
+    value: float | None = None  # for constant
+
+
+class Screen(_Strict):
+    """Drop units whose share of available indicators is below `min_availability`."""
+
+    min_availability: float = Field(default=2 / 3, ge=0.0, le=1.0)
+    include: list[str] = []
+    exclude: list[str] = []
+
+
+class Treat(_Strict):
+    """Outlier treatment, COINr's default: winsorise while |skew| and kurtosis are too high."""
+
+    method: Literal["none", "winsorise"] = "none"
+    skew_max: float = Field(default=2.0, gt=0)
+    kurtosis_max: float = Field(default=3.5, gt=0)
+    max_points: int = Field(default=5, ge=0)
+    fallback: Literal["log", "none"] = "log"
+    overrides: dict[str, Literal["none", "winsorise", "log"]] = {}
+
+
 class Normalise(_Strict):
     method: str = "minmax"
     range: tuple[float, float] = (0.0, 100.0)
@@ -30,9 +66,17 @@ class Normalise(_Strict):
         return value
 
 
+class Weight(_Strict):
+    method: Literal["framework", "equal", "pca"] = "framework"
+
+
 class Aggregate(_Strict):
     method: str = "arithmetic"
     min_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    by_level: dict[int, str] = {}  # level -> method, overrides `method` for that level
+    by_node: dict[str, str] = {}  # node code -> method, overrides the level's method
+    power: float = 1.0  # exponent of the generalised (power) mean
+    offset: float | None = None  # added before geometric/harmonic means so zeros do not fail
 
 
 class Rank(_Strict):
@@ -51,7 +95,12 @@ class Method(_Strict):
     name: str
     version: str
     description: str = ""
+    denominate: Denominate = Denominate()
+    impute: Impute = Impute()
+    screen: Screen = Screen()
+    treat: Treat = Treat()
     normalise: Normalise = Normalise()
+    weight: Weight = Weight()
     aggregate: Aggregate = Aggregate()
     rank: Rank = Rank()
     results: Results = Results()
