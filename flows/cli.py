@@ -113,6 +113,50 @@ def _quiet_data_errors() -> None:
         logging.getLogger(name).addFilter(_NoTracebackForDataErrors())
 
 
+@app.command()
+def score(
+    framework: Annotated[Path, typer.Option(help="Framework table: COINr's iMeta format or ours.")],
+    data: Annotated[
+        Path, typer.Option(help="Wide unit table: uCode (or unit), groups, denominators, indicators.")
+    ],
+    method: Annotated[Path, typer.Option(help="Method YAML (see config/method.yaml).")],
+    out: Annotated[Path, typer.Option(help="Folder for every stage as Parquet and results.csv.")],
+    top: Annotated[int, typer.Option(help="How many units to print.")] = 10,
+) -> None:
+    """Score any index with the engine and write every stage — no Prefect, no warehouse."""
+    from tasks.export import write_index
+    from tasks.index import compute_index
+    from tasks.units import read_framework, read_units
+
+    try:
+        tree, settings = read_framework(framework)
+        units = read_units(data, tree, settings)
+        stages = compute_index(
+            units.indicators,
+            tree,
+            read_method(method),
+            denominators=units.denominators,
+            groups=units.groups,
+            settings=settings,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail("the index could not be scored", exc)
+    results = write_index(stages, tree, out, units.names)
+    shown = [tree.root, *tree.children(tree.root)["code"]]
+    table = pd.read_csv(results).head(top)
+    view = Table(title=f"{tree.root}: top {top} of {len(stages.aggregated)} units")
+    for column in ["rank", "unit", "name", *shown]:
+        view.add_column(column, justify="left" if column in ("unit", "name") else "right")
+    for row in table.to_dict("records"):
+        view.add_row(str(row["rank"]), str(row["unit"]), str(row["name"]), *[_fmt(row[c]) for c in shown])
+    console.print(view)
+    dropped = stages.reports["screening"].query("not kept")
+    if len(dropped):
+        console.print(f"screened out: {', '.join(dropped['unit'])}")
+    treated = stages.reports["treatment"].query("treated")
+    console.print(f"outliers treated in {len(treated)} indicators; stages and results.csv in {out}")
+
+
 def _fmt(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.4f}"
 

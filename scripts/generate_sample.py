@@ -214,7 +214,7 @@ AFFINITY = {
 }  # fmt: skip
 # Count indicators whose 2018 value may be moved by the calibration, finest last.
 CALIBRATION_KNOBS = ["investment_stock", "forums_papers", "ceec_students", "ceec_tourists"]
-# The published ranks 3-15 are not known; the sample places these cities there, in this order.
+# The published ranks 3-15 are not known; the sample places these cities there (order from the data).
 MIDDLE = ["BJS", "SHA", "HGH", "CTU", "XIY", "CKG", "SZV", "YIW", "WUH", "SZX", "CSX", "XMN", "CAN"]
 
 

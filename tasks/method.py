@@ -39,6 +39,9 @@ class Screen(_Strict):
     """Drop units whose share of available indicators is below `min_availability`."""
 
     min_availability: float = Field(default=2 / 3, ge=0.0, le=1.0)
+    # Screen on the units' own data, right after denominating, or, as COINr's ASEM example
+    # does, after imputing.
+    after: Literal["denominate", "impute"] = "denominate"
     include: list[str] = []
     exclude: list[str] = []
 

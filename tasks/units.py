@@ -59,7 +59,9 @@ def read_framework(path: Path) -> tuple[Framework, pd.DataFrame]:
     required = ["code", "parent", "level", "weight", "direction"]
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise FormatError(f"{path}: missing framework columns {missing} (or COINr's iCode, Parent, Level, ...)")
+        raise FormatError(
+            f"{path}: missing framework columns {missing} (or COINr's iCode, Parent, Level, ...)"
+        )
     table = table.astype({"level": "int64", "weight": "float64", "direction": "int64"})
     table["code"] = table["code"].astype("str")
     framework = Framework.from_table(table, label=str(path))

@@ -52,7 +52,7 @@ def test_run_with_a_bad_file_prints_where_and_no_traceback(raw_copy, tmp_path):
     path = raw_copy / "reference" / "fx_rates.csv"
     path.write_text(path.read_text().replace("6.617", "6,617", 1).replace("6,617", '"6,617"'))
     result = coopindex("run", "--raw", str(raw_copy), "--warehouse", str(tmp_path / "wh"))
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stdout + result.stderr
     assert "raw/reference/fx_rates.csv, line" in result.stdout and "column 'cny_per_unit'" in result.stdout
-    assert "Traceback" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-4000:]
     assert not (tmp_path / "wh" / "edition=2018").exists()

@@ -124,7 +124,6 @@ def test_other_editions_follow_membership_and_replace_only_themselves(sample_edi
     scores_2013 = pd.read_parquet(catalog.dataset(2013, "scores"))
     assert scores_2013.loc[scores_2013["node"] == "trade_growth", "score"].isna().all()
     assert scores_2013.loc[scores_2013["node"] == "index", "score"].notna().all()
-    editions = duckdb.sql(
-        f"SELECT DISTINCT edition FROM read_parquet('{catalog.warehouse}/edition=*/scores.parquet') ORDER BY 1"
-    ).fetchall()
+    glob = f"{catalog.warehouse}/edition=*/scores.parquet"
+    editions = duckdb.sql(f"SELECT DISTINCT edition FROM read_parquet('{glob}') ORDER BY 1").fetchall()
     assert editions == [(2013,), (2018,), (2019,)]

@@ -32,8 +32,8 @@ def test_an_indicator_without_spread_is_missing_not_zero():
 
 
 def test_unknown_method_names_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown normalisation 'zscore'; known: \['minmax'\]"):
-        normalise(pd.DataFrame({"a": [1.0]}), pd.Series({"a": 1}), "zscore")
+    with pytest.raises(ValueError, match=r"unknown normalisation 'softmax'; known: \[.*'minmax'.*\]"):
+        normalise(pd.DataFrame({"a": [1.0]}), pd.Series({"a": 1}), "softmax")
 
 
 def test_weighted_mean_renormalises_over_present_children():
@@ -64,7 +64,10 @@ def test_compute_index_keeps_every_stage_and_a_long_score_table():
          "value": [1.0, 5.0, 2.0, 3.0, 1.0, 4.0, 2.0]}
     )  # fmt: skip
     raw = wide_values(values, FRAMEWORK, ["P", "Q", "R"])
-    stages = compute_index(raw, FRAMEWORK, Method(name="t", version="1"))
+    # R has one indicator of three: the default screening (2/3 available) would drop it.
+    assert list(compute_index(raw, FRAMEWORK, Method(name="t", version="1")).aggregated.index) == ["P", "Q"]
+    method = Method.model_validate({"name": "t", "version": "1", "screen": {"min_availability": 0.3}})
+    stages = compute_index(raw, FRAMEWORK, method)
     assert stages.normalised.loc["P", "b"] == 0.0  # direction -1: the highest b is worst
     assert stages.normalised.loc["Q", "b"] == 100.0
     assert stages.aggregated.loc["P", "index"] == 0.0
