@@ -124,6 +124,7 @@ def score(
     top: Annotated[int, typer.Option(help="How many units to print.")] = 10,
 ) -> None:
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
+    from tasks.analysis import analyse
     from tasks.export import write_index
     from tasks.index import compute_index
     from tasks.units import read_framework, read_units
@@ -131,17 +132,13 @@ def score(
     try:
         tree, settings = read_framework(framework)
         units = read_units(data, tree, settings)
-        stages = compute_index(
-            units.indicators,
-            tree,
-            read_method(method),
-            denominators=units.denominators,
-            groups=units.groups,
-            settings=settings,
-        )
+        chosen = read_method(method)
+        inputs = {"denominators": units.denominators, "groups": units.groups, "settings": settings}
+        stages = compute_index(units.indicators, tree, chosen, **inputs)
+        analysis = analyse(stages, tree, chosen, **inputs)
     except (ValueError, FileNotFoundError) as exc:
         _fail("the index could not be scored", exc)
-    results = write_index(stages, tree, out, units.names)
+    results = write_index(stages, tree, out, units.names, analysis)
     shown = [tree.root, *tree.children(tree.root)["code"]]
     table = pd.read_csv(results).head(top)
     view = Table(title=f"{tree.root}: top {top} of {len(stages.aggregated)} units")

@@ -33,6 +33,7 @@ validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_poli
 derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)
 indicator_table = task(steps.indicator_table, name="assemble-indicator-values", cache_policy=NO_CACHE)
 compute_scores = task(steps.score, name="compute-index", cache_policy=NO_CACHE)
+analyse_scores = task(steps.analyse_scores, name="analyse-scores", cache_policy=NO_CACHE)
 stage_edition = task(stage, name="stage-edition", cache_policy=NO_CACHE)
 publish_edition = task(switch, name="publish-edition", cache_policy=NO_CACHE)
 
@@ -60,6 +61,8 @@ def score_edition(
         values = indicator_table(inputs, city_trade)
     with _timed(timings, "score"):
         stages = compute_scores(inputs, values)
+    with _timed(timings, "analyse"):
+        analysis = analyse_scores(inputs, stages)
 
     names = inputs.cities.set_index("city_code")["name_en"]
     datasets = {
@@ -68,7 +71,7 @@ def score_edition(
         "indicator_values": values.assign(edition=edition),
         "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
         "validation": results_table(outcomes).assign(edition=edition),
-    }
+    } | {name: table.assign(edition=edition) for name, table in analysis.items()}
     index = stages.aggregated[Framework.from_table(inputs.framework_table).root]
     summary = {
         "edition": edition,

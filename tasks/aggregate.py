@@ -17,9 +17,10 @@ The power mean needs x > 0 for p <= 0 and x >= 0 for other p than 1.
 
 A value the mean cannot take (a zero or negative child of a geometric or harmonic mean) is
 an error naming the node and the unit, unless `offset` is given: then `offset` is added to
-every child value before the mean and subtracted from the result (so a shifted geometric
-mean `exp(sum(w ln(x + offset))) - offset`; it equals no mean of the unshifted values, and
-the result depends on the offset chosen, which the method file should record).
+every child value before any mean but the arithmetic one and subtracted from the result
+(so a shifted geometric mean `exp(sum(w ln(x + offset))) - offset`; it equals no mean of
+the unshifted values, and the result depends on the offset chosen, which the method file
+should record).
 """
 
 from __future__ import annotations
@@ -174,17 +175,18 @@ def aggregate(
             codes = children["code"].tolist()
             values = np.column_stack([scores[code] for code in codes]) if codes else np.empty((0, 0))
             node_weights = _node_weights(node, children, weights)
-            if offset is not None:
+            shifted = offset is not None and name != "arithmetic"  # the arithmetic mean needs no shift
+            if shifted:
                 values = values + offset
             strict = _strictly_positive(name, power)
             if strict is not None:
-                _check_domain(values, strict, node, name, normalised.index, codes, offset is not None)
+                _check_domain(values, strict, node, name, normalised.index, codes, shifted)
             total = node_weights.sum()
             present = np.where(~np.isnan(values), node_weights, 0.0).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = present / total
             result = AGGREGATORS[name](values, node_weights, power=power)
-            if offset is not None:
+            if shifted:
                 result = result - offset
             scores[node] = out[node] = np.where(share >= max(min_share, 1e-12), result, np.nan)
     return pd.DataFrame(out, index=normalised.index, columns=aggregates)

@@ -12,7 +12,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The datasets an edition publishes, each one Parquet file inside the edition's folder.
-EDITION_DATASETS = ("trade_facts", "city_trade", "indicator_values", "scores", "validation")
+EDITION_DATASETS = (
+    "trade_facts", "city_trade", "indicator_values", "scores", "validation",
+    "contributions", "strengths", "uncertainty", "sensitivity",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

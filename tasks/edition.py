@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks import load
+from tasks.analysis import analyse
 from tasks.catalog import Catalog
 from tasks.framework import Framework
 from tasks.fx import fx_keys, to_cny
@@ -149,6 +150,11 @@ def score(inputs: Inputs, values: pd.DataFrame) -> IndexStages:
     framework = Framework.from_table(inputs.framework_table)
     raw = wide_values(values, framework, inputs.cities["city_code"].tolist())
     return compute_index(raw, framework, inputs.method)
+
+
+def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFrame]:
+    """Contributions, strengths and weaknesses, and the method's uncertainty analysis."""
+    return analyse(stages, Framework.from_table(inputs.framework_table), inputs.method, unit="city_code")
 
 
 def _all_inputs(catalog: Catalog, edition: int, method: Method) -> list[Path]:

@@ -27,9 +27,17 @@ def results_table(stages: IndexStages, framework: Framework, names: pd.Series | 
     return out.sort_values(["rank", "name"]).rename_axis("unit").reset_index()
 
 
-def write_index(stages: IndexStages, framework: Framework, out: Path, names: pd.Series | None = None) -> Path:
-    """Write stages, long scores, reports and results to `out` (created); returns the results CSV."""
+def write_index(
+    stages: IndexStages,
+    framework: Framework,
+    out: Path,
+    names: pd.Series | None = None,
+    analysis: dict[str, pd.DataFrame] | None = None,
+) -> Path:
+    """Write stages, long scores, reports, analysis and results to `out`; returns the results CSV."""
     out.mkdir(parents=True, exist_ok=True)
+    for name, table in (analysis or {}).items():
+        write_parquet(table, out / f"{name}.parquet")
     for stage in STAGES:
         write_parquet(stages.stage(stage).rename_axis("unit").reset_index(), out / f"{stage}.parquet")
     write_parquet(stages.scores, out / "scores.parquet")

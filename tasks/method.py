@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -82,6 +82,24 @@ class Aggregate(_Strict):
     offset: float | None = None  # added before geometric/harmonic means so zeros do not fail
 
 
+class UncertainChoice(_Strict):
+    """One uncertain choice of the method (see `tasks.sensitivity.Choice`)."""
+
+    name: str
+    kind: Literal["weight_noise", "alternatives"]
+    noise: float = Field(default=0.0, ge=0.0, lt=1.0)
+    alternatives: list[str] = []
+
+
+class Uncertainty(_Strict):
+    """Monte Carlo over uncertain choices: rank intervals and Sobol sensitivity indices."""
+
+    replications: int = Field(default=0, ge=0)  # 0 = no uncertainty analysis
+    sensitivity_base: int = Field(default=0, ge=0)  # Saltelli base samples; 0 = no Sobol indices
+    seed: int = 0
+    choices: list[UncertainChoice] = []
+
+
 class Rank(_Strict):
     ties: Literal["min"] = "min"
 
@@ -108,6 +126,28 @@ class Method(_Strict):
     rank: Rank = Rank()
     results: Results = Results()
     trade: Trade = Trade()
+    uncertainty: Uncertainty = Uncertainty()
+
+    @model_validator(mode="after")
+    def _known_methods(self) -> Method:
+        """Method names must exist in the registries: a typo is an error when the file is read."""
+        from tasks.aggregate import AGGREGATORS
+        from tasks.normalise import NORMALISERS
+
+        problems = []
+        if self.normalise.method not in NORMALISERS:
+            problems.append(f"normalise.method {self.normalise.method!r} is not one of {sorted(NORMALISERS)}")
+        named = {"aggregate.method": self.aggregate.method}
+        named |= {f"aggregate.by_level.{k}": v for k, v in self.aggregate.by_level.items()}
+        named |= {f"aggregate.by_node.{k}": v for k, v in self.aggregate.by_node.items()}
+        problems += [
+            f"{key} {value!r} is not one of {sorted(AGGREGATORS)}"
+            for key, value in named.items()
+            if value not in AGGREGATORS
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class MethodError(ValueError):

@@ -381,14 +381,15 @@ class _Engine:
         for node, (name, mean) in zip(self.nodes, self.means(aggregation), strict=True):
             values = scores[:, node.child_columns]
             child_weights = weights[node.child_rows]
-            if offset is not None:
+            shifted = offset is not None and name != "arithmetic"  # as tasks.aggregate.aggregate
+            if shifted:
                 values = values + offset
-            _check_domain(values, name, settings.power, node.code, self.units, offset is not None)
+            _check_domain(values, name, settings.power, node.code, self.units, shifted)
             present = np.where(~np.isnan(values), child_weights, 0.0).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = present / child_weights.sum()
             result = mean(values, child_weights)
-            if offset is not None:
+            if shifted:
                 result = result - offset
             scores[:, node.column] = np.where(share >= threshold, result, np.nan)
         return scores[:, self.root_column]

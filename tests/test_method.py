@@ -21,6 +21,9 @@ def test_default_method_reads():
         ("name: m\nversion: '1'\naggregate: {min_share: 2}\n", "aggregate.min_share"),
         ("version: '1'\n", "name: Field required"),
         ("name: [unclosed\n", "not valid YAML"),
+        ("name: m\nversion: '1'\nnormalise: {method: minmaxx}\n", "normalise.method 'minmaxx' is not"),
+        ("name: m\nversion: '1'\naggregate: {by_level: {2: geo}}\n", "aggregate.by_level.2 'geo' is not"),
+        ("name: m\nversion: '1'\nuncertainty: {choices: [{name: w, kind: noise}]}\n", "choices.0.kind"),
     ],
 )
 def test_bad_method_files_name_the_key(tmp_path, text, message):
