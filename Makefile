@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint sample clean-warehouse help
+.PHONY: run test lint sample bench help
 
 help:
 	@echo "make run    - set up .venv and score the 2018 edition from the shipped sample"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make lint   - ruff"
 	@echo "make sample - regenerate raw/ from scripts/generate_sample.py (seeded)"
+	@echo "make bench  - time the scoring engine and the Monte Carlo analysis (bench/)"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +31,6 @@ lint: $(STAMP)
 
 sample: $(STAMP)
 	$(BIN)/python scripts/generate_sample.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_engine.py

@@ -127,3 +127,22 @@ def test_other_editions_follow_membership_and_replace_only_themselves(sample_edi
     glob = f"{catalog.warehouse}/edition=*/scores.parquet"
     editions = duckdb.sql(f"SELECT DISTINCT edition FROM read_parquet('{glob}') ORDER BY 1").fetchall()
     assert editions == [(2013,), (2018,), (2019,)]
+
+
+def test_analysis_beside_the_scores(sample_edition):
+    catalog, _ = sample_edition
+    scores = pd.read_parquet(catalog.dataset(2018, "scores"))
+    index = scores[scores["node"] == "index"].set_index("city_code")
+    parts = pd.read_parquet(catalog.dataset(2018, "contributions"))
+    sums = parts.groupby("city_code")["contribution"].sum()
+    pd.testing.assert_series_equal(sums.sort_index(), index["score"].sort_index(), check_names=False)
+    intervals = pd.read_parquet(catalog.dataset(2018, "uncertainty")).set_index("city_code")
+    assert (intervals["nominal_rank"] == index["rank"].reindex(intervals.index)).all()
+    assert ((intervals["q05"] <= intervals["median_rank"]) & (intervals["median_rank"] <= intervals["q95"])).all()
+    sobol = pd.read_parquet(catalog.dataset(2018, "sensitivity")).set_index("choice")
+    assert list(sobol.index) == ["weights", "normalisation", "aggregation", "imputation"]
+    assert sobol["ST"].between(-0.1, 1.5).all()
+    # no city misses a value in 2018, so imputing cannot change a rank
+    assert sobol.loc["imputation", "ST"] == 0
+    strengths = pd.read_parquet(catalog.dataset(2018, "strengths"))
+    assert set(strengths["kind"]) == {"strength", "weakness"} and strengths["city_code"].nunique() == 30
