@@ -107,8 +107,9 @@ def compute_index(
         power=method.aggregate.power,
         offset=method.aggregate.offset,
     )
-    scores = score_table(raw.loc[normalised.index], normalised, aggregated, framework)
-    scores["weight_in_index"] = scores["node"].map(effective_weights(framework, weights))
+    scores = score_table(
+        raw.loc[normalised.index], normalised, aggregated, framework, effective_weights(framework, weights)
+    )
     return IndexStages(
         raw=raw,
         denominated=denominated,

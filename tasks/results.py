@@ -15,13 +15,22 @@ def rank(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_table(
-    raw: pd.DataFrame, normalised: pd.DataFrame, aggregated: pd.DataFrame, framework: Framework
+    raw: pd.DataFrame,
+    normalised: pd.DataFrame,
+    aggregated: pd.DataFrame,
+    framework: Framework,
+    weight_in_index: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Long table: one row per unit and node with its raw value (indicators), score and rank.
+
+    `weight_in_index` (by code) is each node's nominal share of the index; the framework's
+    effective weights when not given.
 
     Rows ordered by node (highest level first, in framework order), then rank, then unit;
     built with numpy (one int64 argsort) so that 10,000 units x a few hundred nodes stay fast.
     """
+    if weight_in_index is None:
+        weight_in_index = framework.effective_weights()
     scores = pd.concat([normalised, aggregated], axis=1)
     ranks = rank(scores)
     unit = scores.index.name or "unit"
@@ -52,7 +61,7 @@ def score_table(
             "rank": pd.arrays.IntegerArray(
                 np.where(missing_rank, 0, rank_column).astype("int64"), missing_rank
             ),
-            "weight_in_index": framework.effective_weights().reindex(scores.columns).to_numpy()[node_of],
+            "weight_in_index": weight_in_index.reindex(scores.columns).to_numpy()[node_of],
         }
     )
     return long
