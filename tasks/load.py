@@ -61,9 +61,13 @@ class LoadError(Exception):
 def read_csv(path: Path, columns: Mapping[str, str], label: str | None = None) -> pd.DataFrame:
     """Read one CSV whose header must be exactly `columns` (any order), typed per contract."""
     label = label or path.as_posix()
+    data = path.read_bytes()
+    blank = _blank_line(data)
+    if blank:
+        raise LoadError(label, "empty line (line numbers would no longer match the file)", line=blank)
     try:
         table = pacsv.read_csv(
-            path,
+            pa.BufferReader(data),
             read_options=pacsv.ReadOptions(encoding="utf8"),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
@@ -73,7 +77,9 @@ def read_csv(path: Path, columns: Mapping[str, str], label: str | None = None) -
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise LoadError(label, f"cannot be parsed as UTF-8 CSV ({exc})") from exc
+        raise LoadError(
+            label, f"cannot be parsed as UTF-8 CSV ({exc})", line=_line_of(data, str(exc))
+        ) from exc
     header = table.column_names
     missing = [c for c in columns if c not in header]
     extra = [c for c in header if c not in columns]
@@ -141,3 +147,19 @@ def _reject(text: pd.Series, bad: pd.Series, label: str, column: str, expected: 
         raise LoadError(
             label, f"expected {expected}, found {text.iloc[first]!r}{more}", line=first + 2, column=column
         )
+
+
+def _blank_line(data: bytes) -> int | None:
+    """1-based number of the first empty line before the end of the file, if any."""
+    text = data.replace(b"\r\n", b"\n")
+    at = text.find(b"\n\n")
+    if at < 0 or at + 2 >= len(text):  # a single trailing empty line is a final newline
+        return 1 if text.startswith(b"\n") else None
+    return text.count(b"\n", 0, at) + 2
+
+
+def _line_of(data: bytes, message: str) -> int | None:
+    """The line a pyarrow parse error quotes ("Expected 7 columns, got 8: <row>"), if found."""
+    row = message.rsplit(": ", 1)[-1].encode("utf-8", "replace")
+    at = data.find(row) if len(row) > 3 else -1
+    return data.count(b"\n", 0, at) + 1 if at >= 0 else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tasks.framework import FrameworkError
+
 # Indicators the framework may mark as derived from trade, and the fact each one reads.
 DERIVED_INDICATORS = {
     "trade_volume": "trade_bn_cny",
@@ -87,7 +89,7 @@ def trade_indicators(city_trade_facts: pd.DataFrame, codes: list[str]) -> pd.Dat
     """Long indicator values (city_code, indicator, value, source) for the derived `codes`."""
     unknown = sorted(set(codes) - set(DERIVED_INDICATORS))
     if unknown:
-        raise ValueError(
+        raise FrameworkError(
             f"framework marks {unknown} as derived from trade, but trade derives only "
             f"{sorted(DERIVED_INDICATORS)}"
         )

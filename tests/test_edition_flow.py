@@ -138,7 +138,9 @@ def test_analysis_beside_the_scores(sample_edition):
     pd.testing.assert_series_equal(sums.sort_index(), index["score"].sort_index(), check_names=False)
     intervals = pd.read_parquet(catalog.dataset(2018, "uncertainty")).set_index("city_code")
     assert (intervals["nominal_rank"] == index["rank"].reindex(intervals.index)).all()
-    assert ((intervals["q05"] <= intervals["median_rank"]) & (intervals["median_rank"] <= intervals["q95"])).all()
+    assert (
+        (intervals["q05"] <= intervals["median_rank"]) & (intervals["median_rank"] <= intervals["q95"])
+    ).all()
     sobol = pd.read_parquet(catalog.dataset(2018, "sensitivity")).set_index("choice")
     assert list(sobol.index) == ["weights", "normalisation", "aggregation", "imputation"]
     assert sobol["ST"].between(-0.1, 1.5).all()

@@ -40,3 +40,17 @@ def test_a_missing_column_is_named(tmp_path):
 def test_a_year_must_be_whole(tmp_path):
     with pytest.raises(LoadError, match="line 2, column 'year': expected a whole number"):
         read_csv(write(tmp_path, "year,currency,cny_per_unit\n2018.5,USD,6.6\n"), FX_RATES)
+
+
+def test_an_empty_line_is_refused_where_it_is(tmp_path):
+    path = write(tmp_path, "year,currency,cny_per_unit\n2018,USD,6.6\n\n2018,EUR,7.8\n")
+    with pytest.raises(LoadError, match="line 3: empty line"):
+        read_csv(path, FX_RATES)
+    assert len(read_csv(write(tmp_path, "year,currency,cny_per_unit\n2018,USD,6.6\n"), FX_RATES)) == 1
+
+
+def test_a_row_with_too_many_cells_names_its_line(tmp_path):
+    path = write(tmp_path, "year,currency,cny_per_unit\n2018,USD,6.6\n2018,EUR,7,8\n")
+    with pytest.raises(LoadError) as error:
+        read_csv(path, FX_RATES)
+    assert error.value.line == 3 and "Expected 3 columns, got 4" in str(error.value)
