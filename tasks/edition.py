@@ -123,7 +123,9 @@ def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     national = inputs.national_trade
     if inputs.edition not in set(national["year"]):
         file = national["source_file"].iloc[0] if len(national) else "raw/reference/national_trade.csv"
-        raise MissingInputError(f"{file}: no national trade for {inputs.edition}, the denominator of city shares")
+        raise MissingInputError(
+            f"{file}: no national trade for {inputs.edition}, the denominator of city shares"
+        )
     records = to_cny(inputs.trade_records, inputs.fx_rates)
     facts = city_trade(
         records,
