@@ -71,7 +71,7 @@ def score_edition(
         "indicator_values": values.assign(edition=edition),
         "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
         "validation": results_table(outcomes).assign(edition=edition),
-    } | {name: table.assign(edition=edition) for name, table in analysis.items()}
+    } | {name: table.assign(edition=edition) for name, table in (analysis | stages.reports).items()}
     index = stages.aggregated[Framework.from_table(inputs.framework_table).root]
     summary = {
         "edition": edition,

@@ -14,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The datasets an edition publishes, each one Parquet file inside the edition's folder.
 EDITION_DATASETS = (
     "trade_facts", "city_trade", "indicator_values", "scores", "validation",
-    "contributions", "strengths", "uncertainty", "sensitivity",
+    "contributions", "strengths", "uncertainty", "sensitivity", "screening", "treatment",
 )  # fmt: skip
 
 

@@ -84,7 +84,12 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
     return Inputs(
         edition=edition,
         method=method,
-        framework_table=read(catalog.framework, load.FRAMEWORK),
+        framework_table=load.read_csv(
+            _required(catalog.framework),
+            load.FRAMEWORK,
+            label.get(catalog.framework),
+            load.FRAMEWORK_SETTINGS,
+        ),
         cities=read(catalog.cities, load.CITIES),
         members=read(catalog.ceec_members, load.CEEC_MEMBERS),
         fx_rates=read(catalog.fx_rates, load.FX_RATES),
@@ -155,12 +160,13 @@ def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:
 def score(inputs: Inputs, values: pd.DataFrame) -> IndexStages:
     framework = Framework.from_table(inputs.framework_table)
     raw = wide_values(values, framework, inputs.cities["city_code"].tolist())
-    return compute_index(raw, framework, inputs.method)
+    return compute_index(raw, framework, inputs.method, settings=framework.settings())
 
 
 def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFrame]:
     """Contributions, strengths and weaknesses, and the method's uncertainty analysis."""
-    return analyse(stages, Framework.from_table(inputs.framework_table), inputs.method, unit="city_code")
+    framework = Framework.from_table(inputs.framework_table)
+    return analyse(stages, framework, inputs.method, unit="city_code", settings=framework.settings())
 
 
 def _all_inputs(catalog: Catalog, edition: int, method: Method) -> list[Path]:

@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
+
+# Optional per-indicator columns that tune a method step for one indicator.
+SETTING_COLUMNS = ("denominator", "normalise", "goalpost_low", "goalpost_high", "transform", "target",
+                   "reference", "treat", "aggregate")  # fmt: skip
 
 
 class FrameworkError(ValueError):
@@ -59,6 +64,15 @@ class Framework:
         """Indicator codes read from `raw/indicators` ("indicators") or derived ("trade")."""
         rows = self.table[(self.table["level"] == 1) & (self.table["origin"] == origin)]
         return rows["code"].tolist()
+
+    def settings(self) -> pd.DataFrame:
+        """Per-indicator method settings the table carries (`normalise`, goalposts ...), by code.
+
+        Empty cells are missing: the method file's default applies to that indicator.
+        """
+        present = [c for c in SETTING_COLUMNS if c in self.table.columns]
+        table = self.table.set_index("code").loc[self.indicators, present]
+        return table.replace("", np.nan)
 
     def relative_weights(self) -> pd.Series:
         """Each node's weight divided by the sum of its siblings' weights."""

@@ -58,8 +58,27 @@ class LoadError(Exception):
         super().__init__(f"{where}: {message}")
 
 
-def read_csv(path: Path, columns: Mapping[str, str], label: str | None = None) -> pd.DataFrame:
-    """Read one CSV whose header must be exactly `columns` (any order), typed per contract."""
+# Per-indicator method settings a framework table may add (empty cells = the method's default).
+FRAMEWORK_SETTINGS = {
+    "denominator": "str",
+    "normalise": "str",
+    "goalpost_low": "float",
+    "goalpost_high": "float",
+    "transform": "str",
+    "target": "float",
+    "reference": "str",
+    "treat": "str",
+    "aggregate": "str",
+}
+
+
+def read_csv(
+    path: Path,
+    columns: Mapping[str, str],
+    label: str | None = None,
+    optional: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Read one CSV whose header must be `columns` (any order) plus any of `optional`, typed per contract."""
     label = label or path.as_posix()
     data = path.read_bytes()
     blank = _blank_line(data)
@@ -71,7 +90,7 @@ def read_csv(path: Path, columns: Mapping[str, str], label: str | None = None) -
             read_options=pacsv.ReadOptions(encoding="utf8"),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(columns, pa.string()),
+                column_types=dict.fromkeys([*columns, *(optional or {})], pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -81,6 +100,7 @@ def read_csv(path: Path, columns: Mapping[str, str], label: str | None = None) -
             label, f"cannot be parsed as UTF-8 CSV ({exc})", line=_line_of(data, str(exc))
         ) from exc
     header = table.column_names
+    columns = dict(columns) | {c: kind for c, kind in (optional or {}).items() if c in header}
     missing = [c for c in columns if c not in header]
     extra = [c for c in header if c not in columns]
     if missing or extra:

@@ -30,8 +30,6 @@ COINR_FRAMEWORK = {
     "Type": "type",
 }
 NODE_TYPES = {"Indicator", "Aggregate"}
-SETTING_COLUMNS = ("normalise", "goalpost_low", "goalpost_high", "transform", "target", "reference",
-                   "denominator", "treat", "aggregate")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,9 +63,7 @@ def read_framework(path: Path) -> tuple[Framework, pd.DataFrame]:
     table = table.astype({"level": "int64", "weight": "float64", "direction": "int64"})
     table["code"] = table["code"].astype("str")
     framework = Framework.from_table(table, label=str(path))
-    present = [c for c in SETTING_COLUMNS if c in framework.table.columns]
-    settings = framework.table.set_index("code").loc[framework.indicators, present]
-    return framework, settings
+    return framework, framework.settings()
 
 
 def read_units(path: Path, framework: Framework, settings: pd.DataFrame) -> UnitTable:

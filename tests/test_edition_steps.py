@@ -1,0 +1,49 @@
+"""The edition's steps as plain functions (no Prefect): per-indicator settings in the framework."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from tasks import edition as steps
+from tasks.catalog import PROJECT_ROOT, Catalog
+
+
+@pytest.fixture(scope="module")
+def inputs_2018():
+    return steps.load_inputs(Catalog(), 2018)
+
+
+def scored(inputs):
+    _, facts = steps.derive_trade(inputs)
+    return steps.score(inputs, steps.indicator_table(inputs, facts))
+
+
+def test_the_shipped_framework_scores_every_city(inputs_2018):
+    stages = scored(inputs_2018)
+    assert stages.reports["screening"]["kept"].all()
+    assert not stages.reports["treatment"]["treated"].any()  # the default method treats nothing
+
+
+def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2018):
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    table = pd.read_csv(config / "framework.csv", keep_default_na=False)
+    table["normalise"] = ["percentile" if code == "ceec_tourists" else "" for code in table["code"]]
+    table["goalpost_low"] = ["0" if code == "trade_growth" else "" for code in table["code"]]
+    table["goalpost_high"] = ["25" if code == "trade_growth" else "" for code in table["code"]]
+    table.loc[table["code"] == "trade_growth", "normalise"] = "goalposts"
+    table.to_csv(config / "framework.csv", index=False)
+
+    inputs = steps.load_inputs(Catalog(config=config), 2018)
+    stages = scored(inputs)
+    tourists = stages.treated["ceec_tourists"]
+    pd.testing.assert_series_equal(stages.normalised["ceec_tourists"], tourists.rank(pct=True) * 100)
+    growth = stages.treated["trade_growth"]
+    assert stages.normalised["trade_growth"].tolist() == pytest.approx((growth.clip(0, 25) * 4).tolist())
+    # every other indicator as with the shipped framework
+    nominal = scored(inputs_2018).normalised
+    others = [c for c in nominal.columns if c not in ("ceec_tourists", "trade_growth")]
+    pd.testing.assert_frame_equal(stages.normalised[others], nominal[others])
