@@ -1,9 +1,10 @@
 """The steps of one edition as plain functions: read inputs, check them, derive, score.
 
 An edition scores data year N. It reads the reference tables, the framework and method, the
-indicator values of year N and the trade records of the years its trade indicators need
-(N, N-1 for growth, N-lag for the import base). `flows/edition.py` runs these steps as
-Prefect tasks; tests and benchmarks can call them directly.
+indicator values up to year N (earlier years feed the panel imputations) and the trade
+records of the years its trade indicators need (N, N-1 for growth, N-lag for the import
+base). `flows/edition.py` runs these steps as Prefect tasks; tests and benchmarks can call
+them directly.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
         fx_rates=read(catalog.fx_rates, load.FX_RATES),
         national_trade=read(catalog.national_trade, load.NATIONAL_TRADE),
         trade_records=records,
-        indicator_values=indicators[indicators["year"] == edition].reset_index(drop=True),
+        indicator_values=indicators[indicators["year"] <= edition].reset_index(drop=True),
         files=sorted(label),
     )
 
@@ -149,7 +150,8 @@ def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
 def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:
     """All indicator values of the edition, read and derived, with their source."""
     framework = Framework.from_table(inputs.framework_table)
-    read = inputs.indicator_values[["year", "city_code", "indicator", "value", "source"]]
+    this_year = inputs.indicator_values["year"] == inputs.edition
+    read = inputs.indicator_values.loc[this_year, ["year", "city_code", "indicator", "value", "source"]]
     derived = trade_indicators(facts, framework.by_origin("trade"))
     table = pd.concat([read, derived], ignore_index=True)
     table["origin"] = table["indicator"].map(framework.column("origin"))
@@ -160,13 +162,30 @@ def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:
 def score(inputs: Inputs, values: pd.DataFrame) -> IndexStages:
     framework = Framework.from_table(inputs.framework_table)
     raw = wide_values(values, framework, inputs.cities["city_code"].tolist())
-    return compute_index(raw, framework, inputs.method, settings=framework.settings())
+    return compute_index(
+        raw, framework, inputs.method, settings=framework.settings(), history=history(inputs)
+    )
+
+
+def history(inputs: Inputs) -> pd.DataFrame:
+    """Earlier years' indicator values, (city, year) x indicator, for the panel imputations."""
+    earlier = inputs.indicator_values[inputs.indicator_values["year"] < inputs.edition]
+    return earlier.pivot_table(
+        index=["city_code", "year"], columns="indicator", values="value", aggfunc="first"
+    )
 
 
 def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFrame]:
     """Contributions, strengths and weaknesses, and the method's uncertainty analysis."""
     framework = Framework.from_table(inputs.framework_table)
-    return analyse(stages, framework, inputs.method, unit="city_code", settings=framework.settings())
+    return analyse(
+        stages,
+        framework,
+        inputs.method,
+        unit="city_code",
+        settings=framework.settings(),
+        history=history(inputs),
+    )
 
 
 def _all_inputs(catalog: Catalog, edition: int, method: Method) -> list[Path]:

@@ -16,7 +16,7 @@ import pandas as pd
 from tasks.aggregate import aggregate
 from tasks.denominate import denominate
 from tasks.framework import Framework
-from tasks.impute import impute
+from tasks.impute import impute, impute_panel
 from tasks.method import Method
 from tasks.normalise import normalise
 from tasks.results import score_table
@@ -62,23 +62,26 @@ def compute_index(
     denominators: pd.DataFrame | None = None,
     groups: pd.DataFrame | None = None,
     settings: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
 ) -> IndexStages:
     """Run every step of `method` on `raw` (units x indicators).
 
     `denominators` and `groups` are extra unit columns (GDP, population ...; region ...);
     `settings` holds per-indicator settings from the framework table (`denominator`,
     `normalise`, goalposts, `transform`, `treat`, `aggregate` ...), indexed by indicator code.
+    `history` holds earlier years' (denominated) values, indexed by (unit, year), for the
+    panel imputations `latest` and `interpolate`.
     """
     settings = settings if settings is not None else pd.DataFrame(index=framework.indicators)
     denominated = _denominate(raw, method, denominators, settings)
     if method.screen.after == "impute":
-        imputed = _impute(denominated, method, groups)
+        imputed = _impute(denominated, method, groups, history)
         screening = _screen(imputed, method)
         screened = imputed = screening.data
     else:
         screening = _screen(denominated, method)
         screened = screening.data
-        imputed = _impute(screened, method, groups)
+        imputed = _impute(screened, method, groups, history)
     treatment = treat(
         imputed,
         method.treat.method,
@@ -139,19 +142,30 @@ def _screen(data: pd.DataFrame, method: Method) -> ScreenResult:
     return screen(data, method.screen.min_availability, method.screen.include, method.screen.exclude)
 
 
-def _impute(data: pd.DataFrame, method: Method, groups: pd.DataFrame | None) -> pd.DataFrame:
+def _impute(
+    data: pd.DataFrame, method: Method, groups: pd.DataFrame | None, history: pd.DataFrame | None
+) -> pd.DataFrame:
     settings = method.impute
     if settings.method in PANEL_IMPUTATION:
-        raise ValueError(
-            f"imputation {settings.method!r} needs several years of data: use tasks.impute.impute_panel "
-            "on the panel before scoring one year"
-        )
+        if history is None:
+            raise ValueError(f"imputation {settings.method!r} needs earlier years' values (history)")
+        return _impute_from_history(data, settings.method, history)
     group = None
     if settings.group:
         if groups is None or settings.group not in groups.columns:
             raise ValueError(f"imputation group column {settings.group!r} is not in the unit table")
         group = groups.loc[data.index, settings.group]
     return impute(data, settings.method, groups=group, value=settings.value)
+
+
+def _impute_from_history(data: pd.DataFrame, method: str, history: pd.DataFrame) -> pd.DataFrame:
+    """This year's values filled from the unit's own earlier years (the panel imputations)."""
+    earlier = history.reindex(columns=data.columns).rename_axis(["unit", "year"]).reset_index()
+    current = int(earlier["year"].max()) + 1 if len(earlier) else 0
+    now = data.rename_axis("unit").reset_index().assign(year=current)
+    panel = impute_panel(pd.concat([earlier, now], ignore_index=True), method, unit="unit", time="year")
+    filled = panel[panel["year"] == current].set_index("unit")[data.columns]
+    return filled.rename_axis(data.index.name).loc[data.index]
 
 
 def _weights(framework: Framework, method: Method, normalised: pd.DataFrame) -> pd.Series:

@@ -143,10 +143,11 @@ def uncertainty(
     denominators: pd.DataFrame | None = None,
     groups: pd.DataFrame | None = None,
     settings: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
 ) -> UncertaintyResult:
     """Rank every unit under `n` draws of the uncertain choices (`n` base samples if design="sobol").
 
-    `raw`, `denominators`, `groups` and `settings` are what `compute_index` takes.
+    `raw`, `denominators`, `groups`, `settings` and `history` are what `compute_index` takes.
     """
     choices = _checked(choices)
     if n < 1:
@@ -162,7 +163,7 @@ def uncertainty(
         {choice.name: choice.values(u[:, j]) for j, choice in enumerate(choices)},
         index=pd.RangeIndex(len(u), name="replication"),
     )
-    inputs = {"denominators": denominators, "groups": groups, "settings": settings}
+    inputs = {"denominators": denominators, "groups": groups, "settings": settings, "history": history}
     engine = _Engine(
         raw, framework, method, {key: value for key, value in inputs.items() if value is not None}
     )

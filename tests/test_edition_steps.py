@@ -47,3 +47,29 @@ def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2
     nominal = scored(inputs_2018).normalised
     others = [c for c in nominal.columns if c not in ("ceec_tourists", "trade_growth")]
     pd.testing.assert_frame_equal(stages.normalised[others], nominal[others])
+
+
+def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, raw_copy):
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    method = (
+        (config / "method.yaml")
+        .read_text()
+        .replace("  method: none         # missing stays", "  method: latest  # missing stays")
+    )
+    (config / "method.yaml").write_text(method)
+    people = raw_copy / "indicators" / "people.csv"
+    table = pd.read_csv(people)
+    gap = (table["year"] == 2018) & (table["city_code"] == "TSN") & (table["indicator"] == "ceec_tourists")
+    before = table.loc[
+        (table["year"] == 2017) & (table["city_code"] == "TSN") & (table["indicator"] == "ceec_tourists"),
+        "value",
+    ]
+    table[~gap].to_csv(people, index=False)
+
+    inputs = steps.load_inputs(Catalog(raw=raw_copy, config=config), 2018)
+    assert inputs.method.impute.method == "latest"
+    stages = scored(inputs)
+    assert pd.isna(stages.raw.loc["TSN", "ceec_tourists"])
+    assert stages.imputed.loc["TSN", "ceec_tourists"] == before.item()
+    assert stages.imputed.drop(index="TSN").equals(stages.raw.drop(index="TSN"))
