@@ -100,6 +100,14 @@ class Uncertainty(_Strict):
     choices: list[UncertainChoice] = []
 
 
+class Quality(_Strict):
+    """What to do with rows that fail a row-level critical check."""
+
+    # Rows failing row-level checks are quarantined and the rest proceed when their share of
+    # the file is at most this; above it the edition stops.
+    quarantine_max_share: float = Field(default=0.001, ge=0.0, le=1.0)
+
+
 class Rank(_Strict):
     ties: Literal["min"] = "min"
 
@@ -127,6 +135,7 @@ class Method(_Strict):
     results: Results = Results()
     trade: Trade = Trade()
     uncertainty: Uncertainty = Uncertainty()
+    quality: Quality = Quality()
 
     @model_validator(mode="after")
     def _known_methods(self) -> Method:
