@@ -68,6 +68,47 @@ def run(
 
 
 @app.command()
+def validate(
+    edition: Edition = 2018,
+    raw: RawDir = None,
+    config: ConfigDir = None,
+) -> None:
+    """Check every input of an edition with its GX suite and the cross-dataset checks; publish nothing."""
+    from tasks import edition as steps
+    from tasks.validation import results_table
+
+    catalog = _catalog(raw, None, config)
+    try:
+        inputs = steps.load_inputs(catalog, edition)
+        outcomes = steps.run_suites(inputs)
+        if all(o.success for o in outcomes):
+            trade_facts, city_trade = steps.derive_trade(inputs)
+            outcomes += steps.check_derived(inputs, trade_facts, steps.indicator_table(inputs, city_trade))
+    except DATA_ERRORS as exc:
+        _fail(f"edition {edition}: the inputs cannot be read", exc)
+    results = results_table(outcomes)
+    view = Table(title=f"Validation of edition {edition}'s inputs")
+    for column in ("dataset", "rows", "checks", "critical failed", "warnings"):
+        view.add_column(column, justify="left" if column == "dataset" else "right")
+    for outcome in outcomes:
+        failed = [f for f in outcome.failures if f.severity == "critical"]
+        view.add_row(outcome.dataset, str(outcome.rows), str(len(outcome.results)), str(len(failed)),
+                     str(len(outcome.failures) - len(failed)))  # fmt: skip
+    console.print(view)
+    for failure in (f for o in outcomes for f in o.failures):
+        console.print(
+            f"{failure.severity}: [{failure.dataset}] {failure.describe()}", markup=False, highlight=False
+        )
+    critical = int((~results["success"] & (results["severity"] == "critical")).sum())
+    if critical:
+        console.print(
+            f"[bold red]{critical} critical check(s) failed:[/] edition {edition} would not be published"
+        )
+        sys.exit(1)
+    console.print(f"[green]edition {edition}'s inputs pass every critical check[/]")
+
+
+@app.command()
 def show(
     edition: Edition = 2018,
     warehouse: WarehouseDir = None,

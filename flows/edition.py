@@ -32,6 +32,7 @@ load_inputs = task(
 validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_policy=NO_CACHE)
 derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)
 indicator_table = task(steps.indicator_table, name="assemble-indicator-values", cache_policy=NO_CACHE)
+check_derived = task(steps.check_derived, name="check-derived", cache_policy=NO_CACHE)
 compute_scores = task(steps.score, name="compute-index", cache_policy=NO_CACHE)
 analyse_scores = task(steps.analyse_scores, name="analyse-scores", cache_policy=NO_CACHE)
 stage_edition = task(stage, name="stage-edition", cache_policy=NO_CACHE)
@@ -59,6 +60,8 @@ def score_edition(
         trade_facts, city_trade = derive_trade(inputs)
     with _timed(timings, "indicator_values"):
         values = indicator_table(inputs, city_trade)
+    with _timed(timings, "check_derived"):
+        outcomes = outcomes + check_derived(inputs, trade_facts, values)
     with _timed(timings, "score"):
         stages = compute_scores(inputs, values)
     with _timed(timings, "analyse"):
@@ -102,6 +105,7 @@ def score_edition(
             "success": all(o.success for o in outcomes),
             "expectations": sum(len(o.results) for o in outcomes),
             "failed": sum(len(o.failures) for o in outcomes),
+            "warnings": sum(f.severity == "warning" for o in outcomes for f in o.failures),
         },
         "summary": summary,
         "git_commit": manifest_facts.git_commit(),

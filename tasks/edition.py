@@ -103,6 +103,13 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
 
 def validate_inputs(inputs: Inputs) -> list[SuiteOutcome]:
     """Run every input's GX suite; raises `DataValidationError` if a critical check fails."""
+    outcomes = run_suites(inputs)
+    raise_for_failures(outcomes)
+    return outcomes
+
+
+def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
+    """Every input's GX suite, outcomes only: nothing raises for bad data."""
     framework = Framework.from_table(inputs.framework_table)
     parameters = {
         "known_cities": sorted(inputs.cities["city_code"]),
@@ -119,9 +126,7 @@ def validate_inputs(inputs: Inputs) -> list[SuiteOutcome]:
         "trade_records": inputs.trade_records,
         "indicator_values": inputs.indicator_values,
     }
-    outcomes = [validate(frame, dataset, parameters) for dataset, frame in frames.items()]
-    raise_for_failures(outcomes)
-    return outcomes
+    return [validate(frame, dataset, parameters) for dataset, frame in frames.items()]
 
 
 def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -145,6 +150,39 @@ def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     this_year = records.loc[records["year"] == inputs.edition, columns]
     this_year = this_year.sort_values(["period", "reporter_city", "partner", "flow", "hs2"])
     return this_year.reset_index(drop=True), facts
+
+
+def check_derived(inputs: Inputs, records_cny: pd.DataFrame, values: pd.DataFrame) -> list[SuiteOutcome]:
+    """Cross-dataset checks that need derived figures; their failures are warnings.
+
+    Reconciliation: the cities' trade, summed from the records, against the national total of
+    each year and flow (cities cannot trade more than the country). Coverage: each city's share
+    of indicator values against the screening threshold (a city below it is not scored).
+    """
+    national = inputs.national_trade.set_index(["year", "flow"])
+    cities = records_cny.groupby(["year", "flow"])["value_cny"].sum().rename("cities_cny")
+    reconciliation = national.join(cities, how="inner").reset_index()
+    reconciliation = reconciliation.rename(columns={"value_cny": "national_cny"})
+    reconciliation["cities_share"] = reconciliation["cities_cny"] / reconciliation["national_cny"]
+
+    framework = Framework.from_table(inputs.framework_table)
+    wide = wide_values(values, framework, inputs.cities["city_code"].tolist())
+    coverage = pd.DataFrame(
+        {
+            "city_code": wide.index,
+            "indicators": wide.shape[1],
+            "available": wide.notna().sum(axis=1).to_numpy(),
+        }
+    )
+    coverage["availability"] = coverage["available"] / coverage["indicators"]
+    lines = inputs.cities.set_index("city_code")
+    coverage["source_file"] = coverage["city_code"].map(lines["source_file"])
+    coverage["source_line"] = coverage["city_code"].map(lines["source_line"]).astype("int64")
+    parameters = {"min_availability": inputs.method.screen.min_availability}
+    return [
+        validate(reconciliation, "trade_reconciliation", parameters),
+        validate(coverage, "indicator_coverage", parameters),
+    ]
 
 
 def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:

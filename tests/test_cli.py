@@ -10,7 +10,7 @@ import pytest
 
 from tasks.catalog import PROJECT_ROOT
 
-COMMANDS = [[], ["run"], ["show"]]
+COMMANDS = [[], ["run"], ["show"], ["score"], ["validate"]]
 
 
 def coopindex(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -56,3 +56,17 @@ def test_run_with_a_bad_file_prints_where_and_no_traceback(raw_copy, tmp_path):
     assert "raw/reference/fx_rates.csv, line" in result.stdout and "column 'cny_per_unit'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr, result.stderr[-4000:]
     assert not (tmp_path / "wh" / "edition=2018").exists()
+
+
+def test_validate_reports_without_publishing(raw_copy, tmp_path):
+    good = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "trade_records" in good.stdout and "pass every critical check" in good.stdout
+    path = raw_copy / "trade" / "2018" / "2018-07.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace("export", "exprot")
+    path.write_text("\n".join(lines) + "\n")
+    bad = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
+    assert bad.returncode == 1
+    assert "raw/trade/2018/2018-07.csv, line 4, column 'flow'" in bad.stdout
+    assert "would not be published" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr

@@ -73,3 +73,26 @@ def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, ra
     assert pd.isna(stages.raw.loc["TSN", "ceec_tourists"])
     assert stages.imputed.loc["TSN", "ceec_tourists"] == before.item()
     assert stages.imputed.drop(index="TSN").equals(stages.raw.drop(index="TSN"))
+
+
+def test_cross_checks_warn_when_cities_outtrade_the_country_or_lack_values(inputs_2018):
+    import dataclasses
+
+    national = inputs_2018.national_trade.copy()
+    shrunk = (national["year"] == 2018) & (national["flow"] == "import")
+    national.loc[shrunk, "value_cny"] = 1e9  # far below what the cities import
+    inputs = dataclasses.replace(inputs_2018, national_trade=national)
+    trade_facts, facts = steps.derive_trade(inputs)
+    values = steps.indicator_table(inputs, facts)
+    values = values[~((values["city_code"] == "LHW") & (values["origin"] == "indicators"))]
+    reconciliation, coverage = steps.check_derived(inputs, trade_facts, values)
+
+    assert reconciliation.success and coverage.success  # warnings do not stop the edition
+    (failure,) = reconciliation.failures
+    assert failure.severity == "warning" and failure.unexpected_count == 1
+    assert failure.examples[0][:2] == (
+        "raw/reference/national_trade.csv",
+        int(national.loc[shrunk, "source_line"].item()),
+    )
+    (short,) = coverage.failures
+    assert short.examples[0][2] < 2 / 3 and "cities.csv" in short.examples[0][0]
