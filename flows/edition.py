@@ -20,14 +20,38 @@ from prefect.context import get_run_context
 from tasks import edition as steps
 from tasks import manifest as manifest_facts
 from tasks.catalog import PROJECT_ROOT, Catalog
-from tasks.framework import Framework
+from tasks.edition import MissingInputError
+from tasks.framework import Framework, FrameworkError
+from tasks.load import LoadError
+from tasks.method import MethodError
 from tasks.publish import stage, switch
 from tasks.results import top_mean
-from tasks.validation import results_table
+from tasks.validation import DataValidationError, results_table
+
+DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry reads that failed for I/O reasons (a busy network share), not for bad data."""
+    try:
+        state.result()
+    except (MissingInputError, *DATA_ERRORS):
+        return False
+    except OSError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not worth retrying
+        return False
+    return False
+
 
 # DataFrames are arguments: hashing them for a cache key costs time and buys nothing here.
 load_inputs = task(
-    steps.load_inputs, name="load-inputs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1
+    steps.load_inputs,
+    name="load-inputs",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_transient,
 )
 validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_policy=NO_CACHE)
 derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)

@@ -17,7 +17,7 @@ from tasks.aggregate import aggregate
 from tasks.denominate import denominate
 from tasks.framework import Framework
 from tasks.impute import impute, impute_panel
-from tasks.method import Method
+from tasks.method import Method, MethodError
 from tasks.normalise import normalise
 from tasks.results import score_table
 from tasks.screen import ScreenResult, screen
@@ -134,7 +134,9 @@ def _denominate(
     if not method.denominate.enabled or not by:
         return raw
     if denominators is None:
-        raise ValueError(f"the framework names denominators {sorted(set(by.values()))} but none were given")
+        raise MethodError(
+            f"the framework names denominators {sorted(set(by.values()))} but the data has no such columns"
+        )
     return denominate(raw, denominators.loc[raw.index], by, method.denominate.scale)
 
 
@@ -148,12 +150,12 @@ def _impute(
     settings = method.impute
     if settings.method in PANEL_IMPUTATION:
         if history is None:
-            raise ValueError(f"imputation {settings.method!r} needs earlier years' values (history)")
+            raise MethodError(f"imputation {settings.method!r} needs earlier years' values (history)")
         return _impute_from_history(data, settings.method, history)
     group = None
     if settings.group:
         if groups is None or settings.group not in groups.columns:
-            raise ValueError(f"imputation group column {settings.group!r} is not in the unit table")
+            raise MethodError(f"imputation group column {settings.group!r} is not in the unit table")
         group = groups.loc[data.index, settings.group]
     return impute(data, settings.method, groups=group, value=settings.value)
 

@@ -154,9 +154,35 @@ class Method(_Strict):
             for key, value in named.items()
             if value not in AGGREGATORS
         ]
+        problems += _uncertainty_problems(self.uncertainty)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _uncertainty_problems(settings: Uncertainty) -> list[str]:
+    """Choices that name no step, repeat one, or offer an alternative the step does not know."""
+    from tasks.aggregate import AGGREGATORS
+    from tasks.impute import IMPUTERS
+    from tasks.normalise import NORMALISERS
+    from tasks.sensitivity import Choice, _checked
+
+    known = {"normalise": NORMALISERS, "aggregate": AGGREGATORS, "impute": IMPUTERS,
+             "weight": {"framework", "equal", "pca"}}  # fmt: skip
+    try:
+        choices = [Choice(c.name, c.kind, c.noise, tuple(c.alternatives)) for c in settings.choices]
+        if choices:
+            _checked(choices)
+    except ValueError as exc:
+        return [f"uncertainty.choices: {exc}"]
+    return [
+        f"uncertainty.choices.{i}: {choice.name} alternative {alternative!r} "
+        f"is not one of {sorted(known[choice.step])}"
+        for i, choice in enumerate(choices)
+        if choice.kind == "alternatives"
+        for alternative in choice.alternatives
+        if alternative not in known[choice.step]
+    ]
 
 
 class MethodError(ValueError):

@@ -24,6 +24,16 @@ def test_default_method_reads():
         ("name: m\nversion: '1'\nnormalise: {method: minmaxx}\n", "normalise.method 'minmaxx' is not"),
         ("name: m\nversion: '1'\naggregate: {by_level: {2: geo}}\n", "aggregate.by_level.2 'geo' is not"),
         ("name: m\nversion: '1'\nuncertainty: {choices: [{name: w, kind: noise}]}\n", "choices.0.kind"),
+        (
+            "name: m\nversion: '1'\nuncertainty: {choices: [{name: aggregation, kind: alternatives, "
+            "alternatives: [arithmetic, geo]}]}\n",
+            "aggregation alternative 'geo' is not one of",
+        ),
+        (
+            "name: m\nversion: '1'\nuncertainty: "
+            "{choices: [{name: colour, kind: alternatives, alternatives: [a]}]}\n",
+            "the name must say which step it replaces",
+        ),
     ],
 )
 def test_bad_method_files_name_the_key(tmp_path, text, message):
