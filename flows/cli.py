@@ -62,6 +62,8 @@ def run(
         try:
             summary = score_edition(edition, _str(raw), _str(warehouse), _str(config))
         except DATA_ERRORS as exc:
+            for name, path in getattr(exc, "reports", {}).items():
+                console.print(f"{name.replace('_', ' ')}: {path}", highlight=False)
             _fail(f"edition {edition} was not published: the inputs have problems", exc)
     console.print(f"[green]Published edition {edition}[/] to {summary['path']} (run {summary['run_id']})")
     show(edition=edition, warehouse=warehouse, config=config, top=top)

@@ -54,6 +54,7 @@ load_inputs = task(
     retry_condition_fn=_transient,
 )
 validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_policy=NO_CACHE)
+record_validation = task(steps.record_validation, name="record-validation", cache_policy=NO_CACHE)
 derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)
 indicator_table = task(steps.indicator_table, name="assemble-indicator-values", cache_policy=NO_CACHE)
 check_derived = task(steps.check_derived, name="check-derived", cache_policy=NO_CACHE)
@@ -79,7 +80,16 @@ def score_edition(
     with _timed(timings, "load"):
         inputs = load_inputs(catalog, edition)
     with _timed(timings, "validate"):
-        outcomes = validate_inputs(inputs)
+        checked = validate_inputs(inputs)
+    with _timed(timings, "record_validation"):
+        reports = record_validation(catalog, run_id, checked)
+    get_run_logger().info("validation report (GX Data Docs): %s", catalog.warehouse / reports["data_docs"])
+    try:
+        checked.raise_if_blocked()
+    except DataValidationError as exc:
+        exc.reports = {name: str(catalog.warehouse / path) for name, path in reports.items()}
+        raise
+    inputs, outcomes = checked.inputs, checked.outcomes
     with _timed(timings, "derive_trade"):
         trade_facts, city_trade = derive_trade(inputs)
     with _timed(timings, "indicator_values"):
@@ -98,6 +108,7 @@ def score_edition(
         "indicator_values": values.assign(edition=edition),
         "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
         "validation": results_table(outcomes).assign(edition=edition),
+        "quarantine": checked.quarantine.assign(edition=edition),
     } | {name: table.assign(edition=edition) for name, table in (analysis | stages.reports).items()}
     index = stages.aggregated[Framework.from_table(inputs.framework_table).root]
     summary = {
@@ -130,6 +141,8 @@ def score_edition(
             "expectations": sum(len(o.results) for o in outcomes),
             "failed": sum(len(o.failures) for o in outcomes),
             "warnings": sum(f.severity == "warning" for o in outcomes for f in o.failures),
+            "quarantined_rows": int(sum(t.removed for t in checked.triages)),
+            "reports": reports,
         },
         "summary": summary,
         "git_commit": manifest_facts.git_commit(),

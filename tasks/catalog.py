@@ -14,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The datasets an edition publishes, each one Parquet file inside the edition's folder.
 EDITION_DATASETS = (
     "trade_facts", "city_trade", "indicator_values", "scores", "validation",
-    "contributions", "strengths", "uncertainty", "sensitivity", "screening", "treatment",
+    "contributions", "strengths", "uncertainty", "sensitivity", "screening", "treatment", "quarantine",
 )  # fmt: skip
 
 
@@ -70,11 +70,19 @@ class Catalog:
         """Complete version folders live here; readers use the `edition=N` links."""
         return self.warehouse / "_versions"
 
+    def run_dir(self, run_id: str) -> Path:
+        """Artifacts of one run, published or not: Data Docs, quarantined rows."""
+        return self.warehouse / "runs" / run_id
+
     def dataset(self, edition: int, name: str) -> Path:
         return self.edition_dir(edition) / f"{name}.parquet"
 
     def manifest(self, edition: int) -> Path:
         return self.edition_dir(edition) / "manifest.json"
+
+    def relative_to_warehouse(self, path: Path) -> str:
+        """A warehouse path as the manifest records it (relative, so the warehouse can move)."""
+        return path.resolve().relative_to(self.warehouse.resolve()).as_posix()
 
     def relative(self, path: Path) -> str:
         """A path as users see it in messages: relative to the raw folder's parent."""

@@ -9,12 +9,13 @@ them directly.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from tasks import load
+from tasks import data_docs, load
 from tasks.analysis import analyse
 from tasks.catalog import Catalog
 from tasks.framework import Framework
@@ -22,8 +23,10 @@ from tasks.fx import fx_keys, to_cny
 from tasks.index import IndexStages, compute_index, wide_values
 from tasks.membership import member_keys
 from tasks.method import Method, read_method
+from tasks.publish import write_parquet
+from tasks.quarantine import Triage, quarantine_table, raise_for_blocking, triage
 from tasks.trade import city_trade, trade_indicators
-from tasks.validation import SuiteOutcome, raise_for_failures, validate
+from tasks.validation import SuiteOutcome, load_suite, validate
 
 
 class MissingInputError(FileNotFoundError):
@@ -101,11 +104,56 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
     )
 
 
-def validate_inputs(inputs: Inputs) -> list[SuiteOutcome]:
-    """Run every input's GX suite; raises `DataValidationError` if a critical check fails."""
+# Reference tables are small and everything depends on them: any bad row stops the edition.
+ROW_DATASETS = {"trade_records": "trade_records", "indicator_values": "indicator_values"}
+
+
+@dataclass
+class Checked:
+    """The inputs after validation: bad rows quarantined, and what (if anything) blocks."""
+
+    inputs: Inputs
+    outcomes: list[SuiteOutcome]
+    triages: list[Triage]
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        return quarantine_table(self.triages)
+
+    def raise_if_blocked(self) -> None:
+        raise_for_blocking(self.triages)
+
+
+def validate_inputs(inputs: Inputs) -> Checked:
+    """Run every input's GX suite and triage the rows: quarantine a few, block on more.
+
+    Rows of the trade records and indicator values that fail row-level critical checks are
+    set aside when they are at most `quality.quarantine_max_share` of their file; the rest
+    proceed. Any other critical failure blocks (see `Checked.raise_if_blocked`).
+    """
     outcomes = run_suites(inputs)
-    raise_for_failures(outcomes)
-    return outcomes
+    share = inputs.method.quality.quarantine_max_share
+    frames = _frames(inputs)
+    triages = [triage(frames[o.dataset], o, share if o.dataset in ROW_DATASETS else 0.0) for o in outcomes]
+    clean = {ROW_DATASETS[t.dataset]: t.clean for t in triages if t.dataset in ROW_DATASETS}
+    return Checked(dataclasses.replace(inputs, **clean), outcomes, triages)
+
+
+def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[str, str]:
+    """Data Docs and quarantined rows of this run under `warehouse/runs/<run_id>/`, even when
+    the edition is blocked: those are the runs whose reports a data steward needs."""
+    folder = catalog.run_dir(run_id)
+    specs = {name: load_suite(name, catalog.expectations) for name in {o.dataset for o in checked.outcomes}}
+    pairs = [(specs[o.dataset], o.gx_result) for o in checked.outcomes if o.gx_result is not None]
+    docs = data_docs.build(pairs, folder / "data_docs", run_id, f"edition-{checked.inputs.edition}")
+    paths = {"data_docs": catalog.relative_to_warehouse(docs)}
+    quarantine = checked.quarantine
+    if len(quarantine):
+        target = folder / "quarantine.parquet"
+        write_parquet(quarantine, target.with_suffix(".tmp"))
+        target.with_suffix(".tmp").replace(target)
+        paths["quarantine"] = catalog.relative_to_warehouse(target)
+    return paths
 
 
 def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
@@ -117,7 +165,12 @@ def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
         "fx_keys": fx_keys(inputs.fx_rates),
         "known_indicators": framework.by_origin("indicators"),
     }
-    frames = {
+    return [validate(frame, dataset, parameters) for dataset, frame in _frames(inputs).items()]
+
+
+def _frames(inputs: Inputs) -> dict[str, pd.DataFrame]:
+    """Each input frame under the name of its GX suite."""
+    return {
         "framework": inputs.framework_table,
         "cities": inputs.cities,
         "ceec_members": inputs.members,
@@ -126,7 +179,6 @@ def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
         "trade_records": inputs.trade_records,
         "indicator_values": inputs.indicator_values,
     }
-    return [validate(frame, dataset, parameters) for dataset, frame in frames.items()]
 
 
 def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -12,8 +12,15 @@ Design choices, and why:
 * Every frame carries ``source_file``/``source_line``: failing rows are reported by the CSV
   file and line they came from, which is what a person fixing the data needs, never by
   DataFrame index.
-* Each suite runs once per frame with a cheap SUMMARY result; only the failed expectations are
-  re-run with COMPLETE results, to locate the rows. The clean path pays for nothing extra.
+* Each suite runs once per frame, with a lean COMPLETE result: GX then returns the index of
+  *every* failing row (``unexpected_index_list``; the partial lists stop at 20 rows, the value
+  list at 200) but neither the ``df.filter(items=[...])`` query text nor value counts. On
+  clean data this costs what a SUMMARY pass does, and a failure needs no second pass.
+* Row-level expectations (GX's column, column-pair and multicolumn *map* expectations: not
+  null, in set, between, regex, unique, compound unique ...) point at rows: every failing row
+  is listed in ``SuiteOutcome.failed_rows`` so `tasks.quarantine` can set those rows aside.
+  Table-level ones (columns match set, dtype checks) cannot, and always stop an edition.
+  ``meta.row_level`` in a suite overrides the classification of one expectation.
 * Each expectation has ``meta.severity``: a failed "critical" one makes the outcome fail, a
   failed "warning" one is reported but does not stop the run.
 """
@@ -27,7 +34,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +52,11 @@ EXPECTATIONS_DIR: Path = Path(__file__).resolve().parent.parent / "expectations"
 SEVERITIES: tuple[str, ...] = ("critical", "warning")
 LOCATOR_COLUMNS: tuple[str, str] = ("source_file", "source_line")
 MAX_EXAMPLES = 5
+# Every failing row of a row-level expectation: `position` is the row's position in the
+# validated frame, `value` what the row holds in `column` (a tuple for several columns).
+FAILED_ROW_COLUMNS: tuple[str, ...] = ("position", "expectation", "column", "value", "severity", "expected")
+# Map expectations that GX evaluates on the column's dtype, not on its rows.
+_DTYPE_CHECKS = frozenset({"expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list"})
 RESULT_COLUMNS: tuple[str, ...] = (
     "dataset",
     "expectation",
@@ -77,6 +89,10 @@ class Failure:
     expected: str
     # What was seen when there are no rows to point at (missing columns, wrong dtype, error).
     observed: str | None = None
+    # Every failing row is listed in SuiteOutcome.failed_rows (it can be quarantined).
+    row_level: bool = False
+    # Set by tasks.quarantine for a file over the threshold: the counts are then that file's.
+    note: str | None = None
 
     def describe(self) -> str:
         """One line: where, what was expected, what was found, how many rows in all."""
@@ -84,10 +100,12 @@ class Failure:
         if self.examples:
             file, line, value = self.examples[0]
             rows = f"{self.unexpected_count} row{'' if self.unexpected_count == 1 else 's'}"
+            rows += " in this file" if self.note else " in all"
             also = _other_lines(file, self.examples[1:])
-            tail = f"{rows} in all; also {also}" if also else f"{rows} in all"
+            tail = f"{rows}; also {also}" if also else rows
             where = f"{file}, line {line}" + (f", {subject}" if subject else "")
-            return f"{where}: expected {self.expected}, found {_show(value)} ({tail})"
+            text = f"{where}: expected {self.expected}, found {_show(value)} ({tail})"
+            return f"{text}; {self.note}" if self.note else text
         where = self.dataset + (f", {subject}" if subject else "")
         found = self.observed or f"{self.unexpected_count} unexpected value(s)"
         return f"{where}: expected {self.expected}, found {found}"
@@ -102,6 +120,11 @@ class SuiteOutcome:
     rows: int
     results: list[dict] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    # One row per (failing row, failed row-level expectation), warnings included; see
+    # FAILED_ROW_COLUMNS. Empty when every row-level expectation passed.
+    failed_rows: pd.DataFrame = field(default_factory=lambda: _failed_rows_frame([]), compare=False)
+    # GX's own result (row lists dropped), for Data Docs.
+    gx_result: Any = field(default=None, compare=False, repr=False)
 
 
 class DataValidationError(Exception):
@@ -163,24 +186,43 @@ def validate(
     frame = _blank_as_missing(df.reset_index(drop=True))
     with _GX_LOCK:
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-        summary = _run(batch, dataset, expectations, range(len(expectations)), "SUMMARY", values)
-        failed = [i for i, r in summary.items() if not r.success]
-        to_locate = [i for i in failed if summary[i].result.get("unexpected_count")]
-        located = _run(batch, dataset, expectations, to_locate, _COMPLETE, values)
+        located = _run(batch, dataset, expectations, range(len(expectations)), _LOCATE, values)
+        suite_result = located.pop("suite", None)
 
     results: list[dict] = []
     failures: list[Failure] = []
+    failed_rows: list[pd.DataFrame] = []
     for i, exp in enumerate(expectations):
-        result = summary[i]
+        result = located[i]
         columns = _columns(exp["kwargs"])
         # `meta.column` names the file's column when the check runs on a derived one.
         column = (exp.get("meta") or {}).get("column") or ", ".join(columns) or None
         error = _exception_message(result)
-        examples = _examples(frame, located[i], columns) if i in located else []
-        observed = None if examples else (error or _observed(result))
         unexpected = int(result.result.get("unexpected_count") or 0)
+        positions = _positions(result) if not result.success and unexpected else None
+        examples = _examples(frame, positions, columns) if positions is not None else []
+        observed = None if examples else (error or _observed(result))
         expected = _expected_text(exp)
         severity = exp["meta"]["severity"]
+        # Row-level only if GX pointed at every failing row; otherwise the failure blocks.
+        row_level = (
+            positions is not None and len(positions) == unexpected and error is None and is_row_level(exp)
+        )
+        if row_level:
+            # The value a person sees in the file: `meta.column` when the check reads a derived one.
+            shown = [column] if column in frame.columns else columns
+            failed_rows.append(
+                pd.DataFrame(
+                    {
+                        "position": positions,
+                        "expectation": exp["type"],
+                        "column": column,
+                        "value": _row_values(frame, positions, shown),
+                        "severity": severity,
+                        "expected": expected,
+                    }
+                )
+            )
         results.append(
             {
                 "dataset": dataset,
@@ -205,10 +247,66 @@ def validate(
                     examples=examples,
                     expected=expected,
                     observed=observed,
+                    row_level=row_level,
                 )
             )
     critical = any(f.severity == "critical" for f in failures)
-    return SuiteOutcome(dataset, not critical, len(df), results, failures)
+    return SuiteOutcome(
+        dataset,
+        not critical,
+        len(df),
+        results,
+        failures,
+        _failed_rows_frame(failed_rows),
+        _light(suite_result),
+    )
+
+
+def _light(suite_result: Any) -> Any:
+    """GX's suite result without the per-row lists (they can hold millions of entries)."""
+    if suite_result is None:
+        return None
+    for result in suite_result.results:
+        for key in ("unexpected_list", "unexpected_index_list", "unexpected_index_query"):
+            result.result.pop(key, None)
+    return suite_result
+
+
+def _failed_rows_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts stacked, with FAILED_ROW_COLUMNS and fixed dtypes even when empty."""
+    dtypes = {c: "str" for c in FAILED_ROW_COLUMNS} | {"position": "int64", "value": "object"}
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+    return pd.concat(parts, ignore_index=True).astype(dtypes)
+
+
+def is_row_level(expectation: Mapping[str, Any]) -> bool:
+    """Whether a failure of this suite expectation points at rows that can be set aside.
+
+    ``meta.row_level`` decides when present; otherwise GX's map expectations (column,
+    column-pair, multicolumn) are row-level, except the dtype checks, which judge a column.
+    """
+    meta = expectation.get("meta") or {}
+    if "row_level" in meta:
+        return bool(meta["row_level"])
+    kind = expectation["type"]
+    return kind not in _DTYPE_CHECKS and _is_map_expectation(kind)
+
+
+@cache
+def _is_map_expectation(kind: str) -> bool:
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    try:
+        impl = get_expectation_impl(kind)
+    except Exception:  # noqa: BLE001 - unknown to GX: it cannot point at rows either
+        return False
+    return issubclass(impl, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
 
 
 def _blank_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -249,7 +347,13 @@ def results_table(outcomes: Iterable[SuiteOutcome]) -> pd.DataFrame:
 
 # --- GX plumbing -------------------------------------------------------------------------
 
-_COMPLETE: dict[str, Any] = {"result_format": "COMPLETE"}
+# COMPLETE for the full `unexpected_index_list`, minus what nobody reads: the filter query
+# text (a string of every failing index) and the partial lists and value counts.
+_LOCATE: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": 0,
+    "return_unexpected_index_query": False,
+}
 
 
 @lru_cache(maxsize=1)
@@ -274,8 +378,9 @@ def _run(
     positions: Iterable[int],
     result_format: str | dict[str, Any],
     parameters: dict[str, Any],
-) -> dict[int, ExpectationValidationResult]:
-    """Validate the chosen expectations in one pass; results keyed by position in the suite.
+) -> dict[int | str, Any]:
+    """Validate the chosen expectations in one pass; results keyed by position in the suite
+    (and the whole suite's result under "suite").
 
     Batch.validate takes an unsaved suite and, unlike ValidationDefinition.run, keeps no
     result in the context's in-memory store, so a long-lived process does not accumulate them.
@@ -290,7 +395,7 @@ def _run(
         return {}
     suite = gx.ExpectationSuite(name=dataset, expectations=tagged)
     outcome = batch.validate(suite, result_format=result_format, expectation_parameters=parameters)
-    return {int(r.expectation_config.meta[_POSITION]): r for r in outcome.results}
+    return {int(r.expectation_config.meta[_POSITION]): r for r in outcome.results} | {"suite": outcome}
 
 
 def _parameter_names(node: object) -> set[str]:
@@ -353,20 +458,42 @@ def _observed(result: ExpectationValidationResult) -> str | None:
     return None
 
 
-def _examples(
-    frame: pd.DataFrame, result: ExpectationValidationResult, columns: list[str]
-) -> list[tuple[str, int, object]]:
-    """The first unexpected rows by (file, line), read from the frame's own locator columns.
+def _positions(result: ExpectationValidationResult) -> np.ndarray | None:
+    """Every failing row's position, from GX's complete ``unexpected_index_list``.
 
-    GX returns the unexpected rows' index labels, which equal positions because ``frame`` has
+    GX returns the unexpected rows' index labels, which equal positions because the frame has
     a fresh RangeIndex. Asking GX for ``unexpected_index_column_names`` instead would cost a
     per-row, per-column lookup inside GX: about 30 s for 100k bad rows, against 0.1 s here.
+    None when GX gave no usable list (an aggregate check, an error).
     """
-    labels = [int(i) for i in result.result.get("unexpected_index_list") or [] if _is_integer(i)]
+    labels = result.result.get("unexpected_index_list")
     if not labels:
+        return None
+    positions = np.asarray(labels)
+    if positions.ndim != 1 or positions.dtype.kind not in "iu":
+        return None
+    return positions.astype(np.int64, copy=False)
+
+
+def _row_values(frame: pd.DataFrame, positions: np.ndarray, columns: list[str]) -> list[object]:
+    """What the rows hold in ``columns``: plain values, None when missing, tuples for several."""
+    values = []
+    for column in columns:
+        cells = frame[column].take(positions)
+        values.append(cells.astype(object).where(cells.notna(), None).tolist())
+    if len(values) == 1:
+        return values[0]
+    return list(zip(*values, strict=True))
+
+
+def _examples(
+    frame: pd.DataFrame, positions: np.ndarray, columns: list[str]
+) -> list[tuple[str, int, object]]:
+    """The first unexpected rows by (file, line), read from the frame's own locator columns."""
+    if not len(positions):
         return []
     wanted = list(dict.fromkeys([*LOCATOR_COLUMNS, *columns]))
-    rows = frame.iloc[labels][wanted].sort_values(list(LOCATOR_COLUMNS), kind="stable")
+    rows = frame[wanted].take(positions).sort_values(list(LOCATOR_COLUMNS), kind="stable")
     examples = []
     for record in rows.head(MAX_EXAMPLES).to_dict("records"):
         found = [_plain(record[c]) for c in columns]
@@ -379,10 +506,6 @@ def _examples(
             )
         )
     return examples
-
-
-def _is_integer(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _plain(value: object) -> object:

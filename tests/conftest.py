@@ -44,9 +44,14 @@ def raw_copy(tmp_path: Path) -> Path:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder` (following the edition links), by relative path."""
+    """sha256 of every published file under `folder` (editions and their versions), by path.
+
+    `runs/` holds each run's reports (Data Docs, quarantined rows), written by failed runs
+    too; it is not the published warehouse.
+    """
+    published = [p for p in sorted(folder.rglob("*")) if p.relative_to(folder).parts[0] != "runs"]
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
+        for p in published
         if p.is_file()
-    } | {str(p.relative_to(folder)): str(p.readlink()) for p in folder.rglob("*") if p.is_symlink()}
+    } | {str(p.relative_to(folder)): str(p.readlink()) for p in published if p.is_symlink()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -70,7 +71,8 @@ def test_duckdb_reads_every_output_and_the_manifest_describes_the_run(sample_edi
     for name in EDITION_DATASETS:
         path = catalog.dataset(2018, name)
         rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
-        assert rows == pq.read_metadata(path).num_rows > 0
+        assert rows == pq.read_metadata(path).num_rows
+        assert rows > 0 or name == "quarantine"  # the sample has no bad rows
     ranked = duckdb.sql(
         f"SELECT city_code, edition FROM read_parquet('{catalog.warehouse}/edition=*/scores.parquet') "
         "WHERE node = 'index' AND rank = 1 AND edition = 2018"
@@ -86,12 +88,9 @@ def test_duckdb_reads_every_output_and_the_manifest_describes_the_run(sample_edi
     assert set(manifest["timings_s"]) >= {"load", "validate", "score", "stage"}
 
 
-def test_greek_trade_before_2019_stops_the_run_and_changes_nothing(prefect_server, raw_copy, tmp_path):
+def test_greek_trade_before_2019_is_quarantined_not_scored(prefect_server, raw_copy, tmp_path):
     from flows.edition import score_edition
 
-    warehouse = tmp_path / "warehouse"
-    score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
-    before = tree_digest(warehouse)
     path = raw_copy / "trade" / "2018" / "2018-05.csv"
     lines = path.read_text().splitlines()
     fields = lines[7].split(",")
@@ -99,10 +98,32 @@ def test_greek_trade_before_2019_stops_the_run_and_changes_nothing(prefect_serve
     lines[7] = ",".join(fields)
     path.write_text("\n".join(lines) + "\n")
 
+    warehouse = tmp_path / "warehouse"
+    score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    catalog = Catalog(warehouse=warehouse)
+    quarantined = pd.read_parquet(catalog.dataset(2018, "quarantine"))
+    row = quarantined.iloc[0]
+    assert (row["file"], row["line"], row["column"], row["value"]) == (
+        "raw/trade/2018/2018-05.csv",
+        8,
+        "partner",
+        "GRC",
+    )
+    assert "GRC" not in set(pd.read_parquet(catalog.dataset(2018, "trade_facts"))["partner"])
+
+
+def test_a_broken_reference_file_stops_the_run_and_changes_nothing(prefect_server, raw_copy, tmp_path):
+    from flows.edition import score_edition
+
+    warehouse = tmp_path / "warehouse"
+    score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    before = tree_digest(warehouse)
+    path = raw_copy / "reference" / "fx_rates.csv"
+    path.write_text(path.read_text().replace("2018,USD,", "2018,usd,"))
+
     with pytest.raises(DataValidationError) as error:
         score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
-    message = str(error.value)
-    assert "raw/trade/2018/2018-05.csv, line 8, column 'partner'" in message
+    assert "raw/reference/fx_rates.csv, line" in str(error.value) and "column 'currency'" in str(error.value)
     assert tree_digest(warehouse) == before
     assert index_scores(Catalog(warehouse=warehouse)).index[0] == "NGB"
 
@@ -148,3 +169,47 @@ def test_analysis_beside_the_scores(sample_edition):
     assert sobol.loc["imputation", "ST"] == 0
     strengths = pd.read_parquet(catalog.dataset(2018, "strengths"))
     assert set(strengths["kind"]) == {"strength", "weakness"} and strengths["city_code"].nunique() == 30
+
+
+def _break_values(path, lines_to_break):
+    lines = path.read_text().splitlines()
+    for number in lines_to_break:  # 1-based file line numbers
+        fields = lines[number - 1].split(",")
+        fields[5] = "-" + fields[5]
+        lines[number - 1] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_few_bad_rows_are_quarantined_and_the_rest_published(prefect_server, raw_copy, tmp_path):
+    from flows.edition import score_edition
+
+    warehouse = tmp_path / "warehouse"
+    _break_values(raw_copy / "trade" / "2018" / "2018-03.csv", [40])
+    summary = score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    catalog = Catalog(warehouse=warehouse)
+    quarantined = pd.read_parquet(catalog.dataset(2018, "quarantine"))
+    assert quarantined[["file", "line", "column"]].values.tolist() == [
+        ["raw/trade/2018/2018-03.csv", 40, "value"]
+    ]
+    assert quarantined["value"].str.startswith("-").all()
+    facts = pd.read_parquet(catalog.dataset(2018, "trade_facts"))
+    march = facts[facts["source_file"] == "raw/trade/2018/2018-03.csv"]
+    assert 40 not in set(march["source_line"]) and len(march) == 16777 - 1
+    manifest = json.loads(catalog.manifest(2018).read_text())
+    assert manifest["validation"]["quarantined_rows"] == 1
+    reports = manifest["validation"]["reports"]
+    assert (warehouse / reports["quarantine"]).exists() and (warehouse / reports["data_docs"]).exists()
+    assert summary["top"] == "NGB"
+
+
+def test_too_many_bad_rows_in_a_file_block_the_edition(prefect_server, raw_copy, tmp_path):
+    from flows.edition import score_edition
+
+    warehouse = tmp_path / "warehouse"
+    _break_values(raw_copy / "trade" / "2018" / "2018-03.csv", range(40, 60))  # 20 of 16,777 rows: 0.12 %
+    with pytest.raises(DataValidationError) as error:
+        score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    assert "raw/trade/2018/2018-03.csv, line 40, column 'value'" in str(error.value)
+    assert "above the 0.1 % allowed" in str(error.value)
+    assert tree_digest(warehouse) == {}
+    assert Path(error.value.reports["data_docs"]).exists()

@@ -1,0 +1,59 @@
+"""Great Expectations Data Docs for one run's validations, written into the warehouse.
+
+Data stewards browse what was checked and what failed, suite by suite, in GX's own HTML
+site. Every run gets its own folder (`warehouse/data_docs/<run_id>/index.html`), failed runs
+included — those are the ones worth reading — and the newest few are kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+KEEP_RUNS = 5
+
+
+def build(results: Iterable[tuple[dict, Any]], folder: Path, run_id: str, batch: str) -> Path:
+    """Render `(suite spec, ExpectationSuiteValidationResult)` pairs as a Data Docs site in `folder`.
+
+    `batch` names what was validated (e.g. "edition-2018"). Returns the site's index.html.
+    """
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    context = gx.get_context(mode="ephemeral")
+    site = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    context.add_data_docs_site(site_name="coopindex", site_config=site)
+    run = RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
+    for spec, result in results:
+        suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"])
+        context.suites.add(suite)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=spec["name"]),
+            run_id=run,
+            batch_identifier=batch,
+        )
+        context.validation_results_store.store_validation_results(result, key)
+    context.build_data_docs(site_names=["coopindex"])
+    prune(folder.parent, keep=folder)
+    return folder / "index.html"
+
+
+def prune(parent: Path, keep: Path) -> None:
+    """Keep the newest `KEEP_RUNS` sites (by folder time), and always `keep`."""
+    sites = sorted(
+        (p for p in parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime_ns, reverse=True
+    )
+    for old in [s for s in sites if s != keep][KEEP_RUNS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
