@@ -13,19 +13,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from filelock import FileLock, Timeout
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
 from tasks import edition as steps
 from tasks import manifest as manifest_facts
 from tasks.catalog import PROJECT_ROOT, Catalog
+from tasks.compare import changes
 from tasks.edition import MissingInputError
 from tasks.framework import Framework, FrameworkError
 from tasks.load import LoadError
 from tasks.method import MethodError
 from tasks.publish import stage, switch
-from tasks.results import top_mean
+from tasks.results import top_mean, top_table
 from tasks.validation import DataValidationError, results_table
 
 DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
@@ -70,9 +74,31 @@ def score_edition(
     raw_dir: str | None = None,
     warehouse_dir: str | None = None,
     config_dir: str | None = None,
+    lock_timeout_s: float = 600,
 ) -> dict[str, Any]:
-    """Score data year `edition` from `raw/` and publish it to `warehouse/edition=<edition>`."""
+    """Score data year `edition` from `raw/` and publish it to `warehouse/edition=<edition>`.
+
+    Two runs of one edition never interleave: the second waits for the first (up to
+    `lock_timeout_s`) on a file lock in the warehouse, which the OS releases if a run dies.
+    """
     catalog = make_catalog(raw_dir, warehouse_dir, config_dir)
+    lock_file = catalog.warehouse / ".locks" / f"edition={edition}.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(lock_file, timeout=lock_timeout_s):
+            return _score_edition(catalog, edition)
+    except Timeout:
+        raise EditionBusyError(
+            f"edition {edition} is being scored by another run "
+            f"(lock {lock_file} held for {lock_timeout_s:.0f} s)"
+        ) from None
+
+
+class EditionBusyError(RuntimeError):
+    """Another run holds the edition's lock."""
+
+
+def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
     run_id, flow_run_id = _run_ids()
     started = datetime.now(UTC)
     timings: dict[str, float] = {}
@@ -150,10 +176,52 @@ def score_edition(
         "started_at": started.isoformat(),
         "timings_s": timings,
     }
+    previous = catalog.dataset(edition, "scores")
+    previous_scores = pd.read_parquet(previous) if previous.exists() else None
     manifest["finished_at"] = datetime.now(UTC).isoformat()
     link = publish_edition(catalog, edition, version, manifest)
     get_run_logger().info("published edition %s to %s (%s cities)", edition, link, summary["cities"])
+    framework = Framework.from_table(inputs.framework_table)
+    _artifacts(edition, datasets["scores"], previous_scores, framework, manifest, inputs.method.results.top_n)
     return summary | {"path": str(link), "timings_s": timings}
+
+
+def _artifacts(
+    edition: int,
+    scores: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    framework: Framework,
+    manifest: dict[str, Any],
+    top_n: int,
+) -> None:
+    """The ranking table and a markdown summary on the flow run, for whoever looks at the UI."""
+    ranking = top_table(scores, framework, top_n).round(4)
+    create_table_artifact(
+        key=f"edition-{edition}-ranking",
+        table=ranking.astype(object).where(ranking.notna(), None).to_dict("records"),
+        description=f"China-CEEC cooperation index, edition {edition}: top {top_n}",
+    )
+    validation = manifest["validation"]
+    lines = [
+        f"# Edition {edition} published",
+        f"- run `{manifest['run_id']}`, method {manifest['method']['name']} {manifest['method']['version']}",
+        f"- validation: {validation['expectations']} checks, {validation['failed']} failed "
+        f"({validation['warnings']} warnings), {validation['quarantined_rows']} rows quarantined",
+        f"- rows in: {manifest['row_counts']['inputs']}",
+        f"- rows out: {manifest['row_counts']['outputs']}",
+        f"- reports: {validation['reports']}",
+    ]
+    if previous is None:
+        lines.append("\nFirst publication of this edition.")
+    else:
+        moved = changes(previous, scores, framework)
+        lines.append(f"\n## Against the previous publication: {len(moved)} cities moved")
+        lines += [
+            f"- {r.city_code}: rank {r.rank_before} -> {r.rank_after}, index {r.index_before:.4f} -> "
+            f"{r.index_after:.4f}, mostly {r.driver} ({r.driver_effect:+.4f})"
+            for r in moved.head(20).itertuples()
+        ]
+    create_markdown_artifact(key=f"edition-{edition}-summary", markdown="\n".join(lines))
 
 
 def make_catalog(raw_dir: str | None, warehouse_dir: str | None, config_dir: str | None) -> Catalog:

@@ -213,3 +213,35 @@ def test_too_many_bad_rows_in_a_file_block_the_edition(prefect_server, raw_copy,
     assert "above the 0.1 % allowed" in str(error.value)
     assert tree_digest(warehouse) == {}
     assert Path(error.value.reports["data_docs"]).exists()
+
+
+def test_a_second_run_of_the_same_edition_waits_or_fails_clearly(sample_edition):
+    from filelock import FileLock
+
+    from flows.edition import EditionBusyError, score_edition
+
+    catalog, _ = sample_edition
+    before = tree_digest(catalog.edition_dir(2018))
+    lock = catalog.warehouse / ".locks" / "edition=2018.lock"
+    with FileLock(lock), pytest.raises(EditionBusyError, match="edition 2018 is being scored by another run"):
+        score_edition(2018, warehouse_dir=str(catalog.warehouse), lock_timeout_s=0.5)
+    assert tree_digest(catalog.edition_dir(2018)) == before
+
+
+def test_runs_leave_a_ranking_and_a_summary_artifact(sample_edition):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def latest(key):
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+            return found[-1]
+
+    ranking = asyncio.run(latest("edition-2018-ranking"))
+    assert "Ningbo" in str(ranking.data) and "69.3453" in str(ranking.data)
+    summary = asyncio.run(latest("edition-2018-summary"))
+    assert "Edition 2018 published" in summary.data and "rows quarantined" in summary.data
