@@ -67,6 +67,11 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
     """Read every input of `edition`; trade years before the first on file are simply absent."""
     method = read_method(_required(catalog.method))
     label = {p: catalog.relative(p) for p in _all_inputs(catalog, edition, method)}
+    indicators_folder = catalog.raw / "indicators"
+    load.check_folder(indicators_folder, catalog.relative(indicators_folder))
+    for year in trade_years(edition, method):
+        folder = catalog.raw / "trade" / str(year)
+        load.check_folder(folder, catalog.relative(folder), pattern=rf"{year}-(0[1-9]|1[0-2])\.csv")
 
     def read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
         return load.read_csv(_required(path), columns, label.get(path))

@@ -47,9 +47,11 @@ def tree_digest(folder: Path) -> dict[str, str]:
     """sha256 of every published file under `folder` (editions and their versions), by path.
 
     `runs/` holds each run's reports (Data Docs, quarantined rows), written by failed runs
-    too; it is not the published warehouse.
+    too, and `.locks/` the per-edition locks: neither is the published warehouse.
     """
-    published = [p for p in sorted(folder.rglob("*")) if p.relative_to(folder).parts[0] != "runs"]
+    published = [
+        p for p in sorted(folder.rglob("*")) if p.relative_to(folder).parts[0] not in ("runs", ".locks")
+    ]
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in published

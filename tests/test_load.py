@@ -53,4 +53,4 @@ def test_a_row_with_too_many_cells_names_its_line(tmp_path):
     path = write(tmp_path, "year,currency,cny_per_unit\n2018,USD,6.6\n2018,EUR,7,8\n")
     with pytest.raises(LoadError) as error:
         read_csv(path, FX_RATES)
-    assert error.value.line == 3 and "Expected 3 columns, got 4" in str(error.value)
+    assert error.value.line == 3 and "expected 3 cells as in the header, found 4" in str(error.value)
