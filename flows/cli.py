@@ -15,7 +15,7 @@ from rich.table import Table
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from tasks import load
 from tasks.catalog import Catalog
-from tasks.edition import MissingInputError
+from tasks.edition import EditionBusyError, MissingInputError
 from tasks.framework import Framework, FrameworkError
 from tasks.load import LoadError
 from tasks.method import MethodError, read_method
@@ -65,6 +65,8 @@ def run(
             for name, path in getattr(exc, "reports", {}).items():
                 console.print(f"{name.replace('_', ' ')}: {path}", highlight=False)
             _fail(f"edition {edition} was not published: the inputs have problems", exc)
+        except EditionBusyError as exc:
+            _fail(f"edition {edition} was not published", exc)
     console.print(f"[green]Published edition {edition}[/] to {summary['path']} (run {summary['run_id']})")
     show(edition=edition, warehouse=warehouse, config=config, top=top)
 
@@ -146,7 +148,7 @@ class _NoTracebackForDataErrors(logging.Filter):
     """Prefect logs a failed run's traceback; for bad input data the one-line message says it all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], DATA_ERRORS):
+        if record.exc_info and isinstance(record.exc_info[1], (*DATA_ERRORS, EditionBusyError)):
             record.exc_info, record.exc_text = None, None
         return True
 

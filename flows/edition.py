@@ -24,7 +24,7 @@ from tasks import edition as steps
 from tasks import manifest as manifest_facts
 from tasks.catalog import PROJECT_ROOT, Catalog
 from tasks.compare import changes
-from tasks.edition import MissingInputError
+from tasks.edition import EditionBusyError, MissingInputError
 from tasks.framework import Framework, FrameworkError
 from tasks.load import LoadError
 from tasks.method import MethodError
@@ -92,10 +92,6 @@ def score_edition(
             f"edition {edition} is being scored by another run "
             f"(lock {lock_file} held for {lock_timeout_s:.0f} s)"
         ) from None
-
-
-class EditionBusyError(RuntimeError):
-    """Another run holds the edition's lock."""
 
 
 def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:

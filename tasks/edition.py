@@ -29,6 +29,10 @@ from tasks.trade import city_trade, trade_indicators
 from tasks.validation import SuiteOutcome, load_suite, validate
 
 
+class EditionBusyError(RuntimeError):
+    """Another run holds the edition's lock (see `flows.edition.score_edition`)."""
+
+
 class MissingInputError(FileNotFoundError):
     """An input the edition needs is not on disk; names what and where."""
 
