@@ -199,6 +199,24 @@ def score(
     console.print(f"outliers treated in {len(treated)} indicators; stages and results.csv in {out}")
 
 
+@app.command()
+def serve(
+    limit: Annotated[int, typer.Option(help="At most this many flow runs at once in this process.")] = 2,
+    port: Annotated[
+        int, typer.Option(help="Port of the Prefect server started if PREFECT_API_URL is unset.")
+    ] = 4200,
+) -> None:
+    """Serve the scheduled deployments (annual edition, monthly trade refresh) until Ctrl-C.
+
+    Schedules, parameters and limits live in flows/deployments.py (the same as prefect.yaml).
+    Runs go to the Prefect server at PREFECT_API_URL; without it, one is started on --port
+    (state in the project's .prefect/) and stopped on exit.
+    """
+    from flows.deployments import serve_command  # imports Prefect: only when serving
+
+    serve_command(limit=limit, port=port)
+
+
 def _fmt(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.4f}"
 

@@ -9,9 +9,9 @@ calls the `score-edition` flow as a subflow:
   edition of the month before (the run of 2019-03-05 covers February 2019 and republishes
   edition 2019; the run of 5 January covers December and republishes the previous year's).
 
-Both ways of running them read the table `DEPLOYMENTS` below: `coopindex serve` (one process,
-no work pool, see `serve_command`) and `prefect.yaml` for a Prefect server with a process work
-pool (`tests/test_deployments.py` checks the two agree).
+`DEPLOYMENTS` below defines them for `coopindex serve` (one process, no work pool, see
+`serve_command`); `prefect.yaml` repeats them for a Prefect server with a process work pool, and
+`tests/test_deployments.py` checks that the two agree.
 
 Times are read in the schedules' time zone (Asia/Shanghai): Prefect reports a run scheduled
 for 2019-06-01 06:00 in Shanghai as 2019-05-31 22:00 UTC, which is still the 2019 run.
@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -118,7 +120,10 @@ def _annual_run_name() -> str:
 def _monthly_run_name() -> str:
     from prefect.runtime import flow_run
 
-    year, month = _monthly_target(flow_run.parameters.get("month"))
+    try:
+        year, month = _monthly_target(flow_run.parameters.get("month"))
+    except ValueError:
+        return "trade-refresh"  # the flow itself then fails with the message
     return f"trade-{year}-{month:02d}"
 
 
@@ -179,21 +184,18 @@ def runner_deployments() -> list:
     ]
 
 
-def serve_command(
-    limit: Annotated[int, typer.Option(help="At most this many flow runs at once in this process.")] = SERVE[
-        "limit"
-    ],
-    port: Annotated[
-        int, typer.Option(help="Port of the Prefect server started when PREFECT_API_URL is not set.")
-    ] = SERVE["port"],
-) -> None:
+Limit = Annotated[int, typer.Option(help="At most this many flow runs at once in this process.")]
+Port = Annotated[int, typer.Option(help="Port of the Prefect server started if PREFECT_API_URL is not set.")]
+
+
+def serve_command(limit: Limit = SERVE["limit"], port: Port = SERVE["port"]) -> None:
     """Serve the scheduled deployments (annual edition, monthly trade refresh) until Ctrl-C.
 
     Schedules, parameters and limits: flows/deployments.py, the same as in prefect.yaml.
 
     Runs go to the Prefect server at PREFECT_API_URL; without it, one is started on --port, stopped on exit.
 
-    Its state is in the project's .prefect/ (an already running server on --port is used as it is).
+    That server keeps its state in PREFECT_HOME (the project's .prefect/); one already on --port is used.
 
     Trigger a run by hand: prefect deployment run scheduled-edition/annual-edition -p edition=2018
     """
@@ -202,6 +204,9 @@ def serve_command(
 
     settings = get_current_settings()
     with ExitStack() as stack:
+        # Until Prefect's runner takes over SIGTERM, it ends this command through `finally`
+        # blocks (which stop a server started here) instead of killing it on the spot.
+        stack.enter_context(_sigterm_exits())
         api_url = settings.api.url
         if not api_url:
             api_url = stack.enter_context(_local_server(port, settings.home))
@@ -212,6 +217,21 @@ def serve_command(
         for name, spec in DEPLOYMENTS.items():
             typer.echo(f"  {FLOWS[spec['flow']].name}/{name}: cron {spec['cron']!r} ({spec['timezone']})")
         serve(*runner_deployments(), limit=limit)
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    def leave(signum, frame):
+        raise SystemExit(0)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -92,30 +95,54 @@ def test_prefect_yaml_matches_the_module():
 # --- `coopindex serve` against a real Prefect server ---------------------------------------------
 
 
-def test_serve_against_a_real_server(raw_copy, tmp_path):
-    """Serve against a `prefect server start` subprocess, read the deployments back, and run the
-    annual deployment twice: triggered with edition=2018, and as a parameter-less run scheduled
-    for 2020-06-01 06:00 Shanghai, which must score 2019. The deployment's concurrency limit of
-    one makes the second run wait for the first."""
+@dataclass
+class PrefectApi:
+    url: str
+    env: dict[str, str]  # the environment of a client: PREFECT_HOME, PREFECT_API_URL
+    startup_s: float
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory) -> Iterator[PrefectApi]:
+    """A real `prefect server start` in a subprocess with its own PREFECT_HOME, stopped afterwards."""
     started = time.monotonic()
-    warehouse = tmp_path / "warehouse"
+    folder = tmp_path_factory.mktemp("prefect-server")
     port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = _prefect_env(tmp_path / "prefect-home")
+    url = f"http://127.0.0.1:{port}/api"
+    env = _prefect_env(folder / "home")
     server_env = env | {
         # Test pace: the scheduler creates the next scheduled runs at once, and a run that found
         # the deployment's slot taken retries after 1 s instead of 30 s.
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
         "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "1",
+        # and looks 400 days ahead (default 100), so the annual deployment gets its next run too.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_SCHEDULED_TIME": "P400D",
     }
-    serve_env = env | {"PREFECT_API_URL": api_url, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
-    server = serve = None
+    log = folder / "server.log"
+    server = None
     try:
-        server = _spawn(_prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)),
-                        server_env, tmp_path / "server.log")  # fmt: skip
-        _wait_for(lambda: _healthy(api_url), 60, "the Prefect server to answer", tmp_path / "server.log")
-        ready = time.monotonic()
-        serve = _spawn(_serve_command(), serve_env, tmp_path / "serve.log")
+        command = _prefect("server", "start", "--host", "127.0.0.1", "--port", str(port))
+        server = _spawn(command, server_env, log)
+        _wait_for(lambda: _healthy(url), server, "the Prefect server to answer", log)
+        yield PrefectApi(url, env | {"PREFECT_API_URL": url}, time.monotonic() - started)
+    finally:
+        _stop(server)
+
+
+@pytest.mark.slow
+def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path):
+    """Serve against a `prefect server start` subprocess, read the deployments back, and run the
+    annual deployment twice: triggered with edition=2018, and as a parameter-less run scheduled
+    for 2020-06-01 06:00 Shanghai, which must score 2019. The deployment's concurrency limit of
+    one makes the second run wait for the first."""
+    started = time.monotonic()
+    api_url = prefect_api.url
+    warehouse = tmp_path / "warehouse"
+    serve = None
+    try:
+        # The runner polls for due runs every 2 s instead of 10 s.
+        env = prefect_api.env | {"PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+        serve = _spawn(_serve_command(), env, tmp_path / "serve.log")
 
         async def scenario():
             from prefect import get_client
@@ -135,16 +162,17 @@ def test_serve_against_a_real_server(raw_copy, tmp_path):
                     scheduled = await client.create_flow_run_from_deployment(
                         annual.id, parameters=paths, state=Scheduled(scheduled_time=scheduled_for)
                     )
-                    runs = await _await(lambda: _finished(client, triggered.id, scheduled.id), 100, "the runs")
+                    ids = triggered.id, scheduled.id
+                    runs = await _await(lambda: _finished(client, *ids), 100, "the runs")
                     subflows = {run.id: await _subflow(client, run.id) for run in runs}
                     upcoming = await _upcoming(client, deployments)
             return runs, subflows, upcoming
 
         (triggered, scheduled), subflows, upcoming = asyncio.run(scenario())
-        ran = time.monotonic()
     finally:
-        codes = [_stop(serve), _stop(server)]
-    print(f"server up {ready - started:.1f} s, runs done {ran - ready:.1f} s, total {time.monotonic() - started:.1f} s")
+        code = _stop(serve)
+    took = time.monotonic() - started
+    print(f"server ready in {prefect_api.startup_s:.1f} s; serve, two runs, shutdown: {took:.1f} s")
 
     for run in (triggered, scheduled):
         assert run.state.is_completed(), (run.name, run.state)
@@ -167,11 +195,42 @@ def test_serve_against_a_real_server(raw_copy, tmp_path):
     assert (upcoming["monthly-trade-refresh"].day, upcoming["monthly-trade-refresh"].hour) == (5, 7)
     # A clean exit: SIGTERM ends serving without an error or a traceback.
     log = (tmp_path / "serve.log").read_text()
-    assert codes[0] == 0, log[-3000:]
+    assert code == 0, log[-3000:]
     assert "Traceback" not in log and "| ERROR" not in log, log[-3000:]
-    assert ran - started < 120
+    assert prefect_api.startup_s + took < 120
 
 
+@pytest.mark.slow
+def test_prefect_yaml_deploys_to_a_process_work_pool(prefect_api):
+    """`prefect deploy --all` accepts prefect.yaml and registers the same schedules for a work pool."""
+    before = (PROJECT_ROOT / "prefect.yaml").read_bytes()
+    for command in (("work-pool", "create", "coopindex", "--type", "process", "--overwrite"),
+                    ("--no-prompt", "deploy", "--all")):  # fmt: skip
+        done = subprocess.run(
+            _prefect(*command), env=prefect_api.env, cwd=PROJECT_ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    async def deployments():
+        from prefect import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: prefect_api.url}):
+            async with get_client() as client:
+                return {d.name: d for d in await client.read_deployments()}
+
+    found = asyncio.run(deployments())
+    workdir = [{"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}]
+    for name, spec in DEPLOYMENTS.items():
+        deployment = found[name]
+        assert deployment.work_pool_name == "coopindex"
+        assert deployment.entrypoint == f"flows/deployments.py:{spec['flow']}"
+        assert deployment.pull_steps == workdir
+        _check_deployment(deployment, spec)
+    assert (PROJECT_ROOT / "prefect.yaml").read_bytes() == before
+
+
+@pytest.mark.slow
 def test_serve_starts_its_own_server_without_an_api_url(tmp_path):
     """The temporary server of `coopindex run` has no scheduler: serve starts a real one."""
     port = _free_port()
@@ -180,7 +239,7 @@ def test_serve_starts_its_own_server_without_an_api_url(tmp_path):
     serve = None
     try:
         serve = _spawn([*_serve_command(), "--port", str(port)], env, tmp_path / "serve.log")
-        _wait_for(lambda: _healthy(api_url), 60, "the server started by serve", tmp_path / "serve.log")
+        _wait_for(lambda: _healthy(api_url), serve, "the server started by serve", tmp_path / "serve.log")
 
         async def deployments():
             from prefect import get_client
@@ -244,10 +303,8 @@ def _stop(process: subprocess.Popen | None) -> int | None:
         except subprocess.TimeoutExpired:
             continue
     # Whatever else the group started (flow-run processes) goes too.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return process.wait()
 
 
@@ -265,10 +322,10 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-def _wait_for(check, timeout: float, what: str, log: Path) -> None:
+def _wait_for(check, process: subprocess.Popen, what: str, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
-        if time.monotonic() > deadline:
+        if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
 
@@ -289,15 +346,18 @@ async def _served(client) -> dict | None:
 
 def _check_deployments(deployments: dict) -> None:
     for name, spec in DEPLOYMENTS.items():
-        deployment = deployments[name]
-        assert deployment.entrypoint == f"flows.deployments.{spec['flow']}"
-        assert deployment.parameters == spec["parameters"]
-        assert not deployment.paused
-        [schedule] = deployment.schedules
-        assert schedule.active
-        assert (schedule.schedule.cron, schedule.schedule.timezone) == (spec["cron"], spec["timezone"])
-        assert deployment.global_concurrency_limit.limit == spec["concurrency_limit"]
-        assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE"
+        assert deployments[name].entrypoint == f"flows.deployments.{spec['flow']}"
+        _check_deployment(deployments[name], spec)
+
+
+def _check_deployment(deployment, spec: dict) -> None:
+    assert deployment.parameters == spec["parameters"]
+    assert not deployment.paused
+    [schedule] = deployment.schedules
+    assert schedule.active
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == (spec["cron"], spec["timezone"])
+    assert deployment.global_concurrency_limit.limit == spec["concurrency_limit"]
+    assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE"
 
 
 async def _finished(client, *ids):
