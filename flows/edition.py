@@ -48,24 +48,25 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-# DataFrames are arguments: hashing them for a cache key costs time and buys nothing here.
-load_inputs = task(
-    steps.load_inputs,
-    name="load-inputs",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=1,
-    retry_condition_fn=_transient,
+def _step(fn, name: str, timeout_s: float, **options: Any):
+    """A pipeline step as a Prefect task. DataFrames are arguments: hashing them for a cache
+    key costs time and buys nothing (NO_CACHE). Every step has a timeout in minutes (steps
+    take seconds on the sample), so a hung read or a runaway step fails the run."""
+    return task(fn, name=name, cache_policy=NO_CACHE, timeout_seconds=timeout_s, **options)
+
+
+load_inputs = _step(
+    steps.load_inputs, "load-inputs", 300, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient
 )
-validate_inputs = task(steps.validate_inputs, name="validate-inputs", cache_policy=NO_CACHE)
-record_validation = task(steps.record_validation, name="record-validation", cache_policy=NO_CACHE)
-derive_trade = task(steps.derive_trade, name="derive-trade-facts", cache_policy=NO_CACHE)
-indicator_table = task(steps.indicator_table, name="assemble-indicator-values", cache_policy=NO_CACHE)
-check_derived = task(steps.check_derived, name="check-derived", cache_policy=NO_CACHE)
-compute_scores = task(steps.score, name="compute-index", cache_policy=NO_CACHE)
-analyse_scores = task(steps.analyse_scores, name="analyse-scores", cache_policy=NO_CACHE)
-stage_edition = task(stage, name="stage-edition", cache_policy=NO_CACHE)
-publish_edition = task(switch, name="publish-edition", cache_policy=NO_CACHE)
+validate_inputs = _step(steps.validate_inputs, "validate-inputs", 600)
+record_validation = _step(steps.record_validation, "record-validation", 300)
+derive_trade = _step(steps.derive_trade, "derive-trade-facts", 300)
+indicator_table = _step(steps.indicator_table, "assemble-indicator-values", 120)
+check_derived = _step(steps.check_derived, "check-derived", 300)
+compute_scores = _step(steps.score, "compute-index", 300)
+analyse_scores = _step(steps.analyse_scores, "analyse-scores", 600)
+stage_edition = _step(stage, "stage-edition", 300, retries=2, retry_delay_seconds=1)
+publish_edition = _step(switch, "publish-edition", 120)
 
 
 @flow(name="score-edition", log_prints=True)
