@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
+from flows.backfill import backfill_command, runs_command
 from tasks import load
 from tasks.catalog import Catalog
 from tasks.edition import EditionBusyError, MissingInputError
@@ -236,6 +237,11 @@ def _fail(headline: str, exc: Exception | None) -> None:
     if exc is not None:
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
     sys.exit(1)
+
+
+# Backfills and the run list live with their logic (they import no Prefect until they run).
+app.command("backfill")(backfill_command)
+app.command("runs")(runs_command)
 
 
 if __name__ == "__main__":

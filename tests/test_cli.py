@@ -10,7 +10,7 @@ import pytest
 
 from tasks.catalog import PROJECT_ROOT
 
-COMMANDS = [[], ["run"], ["show"], ["score"], ["validate"], ["serve"]]
+COMMANDS = [[], ["run"], ["show"], ["score"], ["validate"], ["serve"], ["backfill"], ["runs"]]
 
 
 def coopindex(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
