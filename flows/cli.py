@@ -36,12 +36,12 @@ DATA_ERRORS = (DataValidationError, LoadError, MissingInputError, FrameworkError
 Edition = Annotated[
     int, typer.Option("--edition", "-e", help="Data year to score (the 2019 evaluation scored 2018).")
 ]
-RawDir = Annotated[Path | None, typer.Option(help="Raw inputs folder [default: raw/].")]
-WarehouseDir = Annotated[Path | None, typer.Option(help="Warehouse folder [default: warehouse/].")]
+RawDir = Annotated[Path | None, typer.Option(help="Raw inputs folder (default: raw/).")]
+WarehouseDir = Annotated[Path | None, typer.Option(help="Warehouse folder (default: warehouse/).")]
 ConfigDir = Annotated[
-    Path | None, typer.Option(help="Folder with framework.csv and method.yaml [default: config/].")
+    Path | None, typer.Option(help="Folder with framework.csv and method.yaml (default: config/).")
 ]
-Top = Annotated[int | None, typer.Option(help="How many cities to show [default: the method's top_n].")]
+Top = Annotated[int | None, typer.Option(help="How many cities to show (default: the method's top_n).")]
 
 
 @app.command()
