@@ -69,6 +69,10 @@ def run(
         except EditionBusyError as exc:
             _fail(f"edition {edition} was not published", exc)
     console.print(f"[green]Published edition {edition}[/] to {summary['path']} (run {summary['run_id']})")
+    if summary["quarantined_rows"]:
+        console.print(
+            f"{summary['quarantined_rows']} bad row(s) quarantined: see quarantine.parquet in the edition"
+        )
     show(edition=edition, warehouse=warehouse, config=config, top=top)
 
 
@@ -80,37 +84,40 @@ def validate(
 ) -> None:
     """Check every input of an edition with its GX suite and the cross-dataset checks; publish nothing."""
     from tasks import edition as steps
-    from tasks.validation import results_table
 
     catalog = _catalog(raw, None, config)
     try:
         inputs = steps.load_inputs(catalog, edition)
-        outcomes = steps.run_suites(inputs)
-        if all(o.success for o in outcomes):
-            trade_facts, city_trade = steps.derive_trade(inputs)
-            outcomes += steps.check_derived(inputs, trade_facts, steps.indicator_table(inputs, city_trade))
+        checked = steps.validate_inputs(inputs)  # the same triage as `run`: quarantine a few rows
+        outcomes = checked.outcomes
+        blocking = [f for t in checked.triages for f in t.blocking]
+        if not blocking:
+            trade_facts, city_trade = steps.derive_trade(checked.inputs)
+            values = steps.indicator_table(checked.inputs, city_trade)
+            outcomes = outcomes + steps.check_derived(checked.inputs, trade_facts, values)
     except DATA_ERRORS as exc:
         _fail(f"edition {edition}: the inputs cannot be read", exc)
-    results = results_table(outcomes)
     view = Table(title=f"Validation of edition {edition}'s inputs")
-    for column in ("dataset", "rows", "checks", "critical failed", "warnings"):
+    for column in ("dataset", "rows", "checks", "critical failed", "warnings", "quarantined"):
         view.add_column(column, justify="left" if column == "dataset" else "right")
+    removed = {t.dataset: t.removed for t in checked.triages}
     for outcome in outcomes:
-        failed = [f for f in outcome.failures if f.severity == "critical"]
-        view.add_row(outcome.dataset, str(outcome.rows), str(len(outcome.results)), str(len(failed)),
-                     str(len(outcome.failures) - len(failed)))  # fmt: skip
+        failed = sum(f.severity == "critical" for f in outcome.failures)
+        counts = [outcome.rows, len(outcome.results), failed, len(outcome.failures) - failed]
+        view.add_row(outcome.dataset, *map(str, counts), str(removed.get(outcome.dataset, 0)))
     console.print(view)
     for failure in (f for o in outcomes for f in o.failures):
         console.print(
             f"{failure.severity}: [{failure.dataset}] {failure.describe()}", markup=False, highlight=False
         )
-    critical = int((~results["success"] & (results["severity"] == "critical")).sum())
-    if critical:
+    if blocking:
         console.print(
-            f"[bold red]{critical} critical check(s) failed:[/] edition {edition} would not be published"
+            f"[bold red]{len(blocking)} problem(s) block:[/] edition {edition} would not be published"
         )
         sys.exit(1)
-    console.print(f"[green]edition {edition}'s inputs pass every critical check[/]")
+    quarantined = sum(removed.values())
+    note = f", {quarantined} row(s) would be quarantined" if quarantined else ""
+    console.print(f"[green]edition {edition}'s inputs pass every critical check{note}[/]")
 
 
 @app.command()

@@ -30,7 +30,7 @@ from tasks.load import LoadError
 from tasks.method import MethodError
 from tasks.publish import stage, switch
 from tasks.results import top_mean, top_table
-from tasks.validation import DataValidationError, results_table
+from tasks.validation import DataValidationError, raise_for_failures, results_table
 
 DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
 
@@ -91,7 +91,7 @@ def score_edition(
     except Timeout:
         raise EditionBusyError(
             f"edition {edition} is being scored by another run "
-            f"(lock {lock_file} held for {lock_timeout_s:.0f} s)"
+            f"(waited {lock_timeout_s:.0f} s for its lock {lock_file})"
         ) from None
 
 
@@ -118,7 +118,9 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
     with _timed(timings, "indicator_values"):
         values = indicator_table(inputs, city_trade)
     with _timed(timings, "check_derived"):
-        outcomes = outcomes + check_derived(inputs, trade_facts, values)
+        derived = check_derived(inputs, trade_facts, values)
+        raise_for_failures(derived)  # their rules are warnings; a critical one is a broken table
+        outcomes = outcomes + derived
     with _timed(timings, "score"):
         stages = compute_scores(inputs, values)
     with _timed(timings, "analyse"):
@@ -140,6 +142,7 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
         "cities": int(index.notna().sum()),
         "top": str(index.idxmax()),
         "top_n_mean": top_mean(index, inputs.method.results.top_n),
+        "quarantined_rows": int(sum(t.removed for t in checked.triages)),
     }
     with _timed(timings, "stage"):
         version = stage_edition(catalog, edition, run_id, datasets)

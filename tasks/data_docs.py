@@ -1,8 +1,8 @@
 """Great Expectations Data Docs for one run's validations, written into the warehouse.
 
 Data stewards browse what was checked and what failed, suite by suite, in GX's own HTML
-site. Every run gets its own folder (`warehouse/data_docs/<run_id>/index.html`), failed runs
-included — those are the ones worth reading — and the newest few are kept.
+site. Every run gets its own (`warehouse/runs/<run_id>/data_docs/index.html`), failed runs
+included — those are the ones worth reading; the sites of the newest few runs are kept.
 """
 
 from __future__ import annotations
@@ -46,14 +46,12 @@ def build(results: Iterable[tuple[dict, Any]], folder: Path, run_id: str, batch:
         )
         context.validation_results_store.store_validation_results(result, key)
     context.build_data_docs(site_names=["coopindex"])
-    prune(folder.parent, keep=folder)
+    prune(folder.parent.parent, keep=folder)
     return folder / "index.html"
 
 
-def prune(parent: Path, keep: Path) -> None:
-    """Keep the newest `KEEP_RUNS` sites (by folder time), and always `keep`."""
-    sites = sorted(
-        (p for p in parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime_ns, reverse=True
-    )
+def prune(runs: Path, keep: Path) -> None:
+    """Keep the Data Docs of the newest `KEEP_RUNS` runs (and `keep`); other run files stay."""
+    sites = sorted(runs.glob("*/data_docs"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for old in [s for s in sites if s != keep][KEEP_RUNS - 1 :]:
         shutil.rmtree(old, ignore_errors=True)

@@ -66,7 +66,13 @@ def test_validate_reports_without_publishing(raw_copy, tmp_path):
     lines = path.read_text().splitlines()
     lines[3] = lines[3].replace("export", "exprot")
     path.write_text("\n".join(lines) + "\n")
+    one_bad_row = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
+    assert one_bad_row.returncode == 0, one_bad_row.stdout + one_bad_row.stderr
+    assert "raw/trade/2018/2018-07.csv, line 4, column 'flow'" in one_bad_row.stdout
+    assert "1 row(s) would be quarantined" in one_bad_row.stdout
+    rates = raw_copy / "reference" / "fx_rates.csv"
+    rates.write_text(rates.read_text().replace("2018,EUR,", "2018,eur,"))
     bad = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
     assert bad.returncode == 1
-    assert "raw/trade/2018/2018-07.csv, line 4, column 'flow'" in bad.stdout
+    assert "raw/reference/fx_rates.csv, line" in bad.stdout and "column 'currency'" in bad.stdout
     assert "would not be published" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr
