@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _monthly_target, edition_for
+from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _healthy, _monthly_target, edition_for
 from tasks.catalog import PROJECT_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -312,14 +311,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _wait_for(check, process: subprocess.Popen, what: str, log: Path, timeout: float = 60) -> None:
