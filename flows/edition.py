@@ -209,7 +209,8 @@ def _artifacts(
         f"({validation['warnings']} warnings), {validation['quarantined_rows']} rows quarantined",
         f"- rows in: {manifest['row_counts']['inputs']}",
         f"- rows out: {manifest['row_counts']['outputs']}",
-        f"- reports: {validation['reports']}",
+        f"- reports (in the warehouse): {validation['reports']}",
+        f"- outputs: edition={edition}/{{{','.join(sorted(manifest['row_counts']['outputs']))}}}.parquet",
     ]
     if previous is None:
         lines.append("\nFirst publication of this edition.")

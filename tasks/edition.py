@@ -26,7 +26,7 @@ from tasks.method import Method, read_method
 from tasks.publish import write_parquet
 from tasks.quarantine import Triage, quarantine_table, raise_for_blocking, triage
 from tasks.trade import city_trade, trade_indicators
-from tasks.validation import SuiteOutcome, load_suite, validate
+from tasks.validation import SuiteOutcome, load_suite, results_table, validate
 
 
 class EditionBusyError(RuntimeError):
@@ -156,6 +156,12 @@ def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[s
     pairs = [(specs[o.dataset], o.gx_result) for o in checked.outcomes if o.gx_result is not None]
     docs = data_docs.build(pairs, folder / "data_docs", run_id, f"edition-{checked.inputs.edition}")
     paths = {"data_docs": catalog.relative_to_warehouse(docs)}
+    # Every check's outcome with the run id (the published edition's copy has none, so that
+    # reruns stay byte-identical).
+    results = folder / "validation.parquet"
+    write_parquet(results_table(checked.outcomes).assign(run_id=run_id), results.with_suffix(".tmp"))
+    results.with_suffix(".tmp").replace(results)
+    paths["validation"] = catalog.relative_to_warehouse(results)
     quarantine = checked.quarantine
     if len(quarantine):
         target = folder / "quarantine.parquet"
