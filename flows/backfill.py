@@ -102,7 +102,7 @@ def backfill(
             reasons = {e: plan[e][1] for e in todo}
             rows |= _run_in_workers(catalog, reasons, min(parallel, len(todo)), bar, quiet=progress)
         if todo:
-            _wait_for_task_records([rows[e]["flow_run_id"] for e in todo if rows[e]["flow_run_id"]])
+            wait_for_task_records([rows[e]["flow_run_id"] for e in todo if rows[e]["flow_run_id"]])
     table = pd.DataFrame([rows[e] for e in editions], columns=list(SUMMARY_COLUMNS))
     table["duration_s"] = table["duration_s"].astype("float64")
     table["rows"] = table["rows"].astype("Int64")
@@ -263,7 +263,7 @@ def _start_api() -> str:
     return SubprocessASGIServer().api_url
 
 
-def _wait_for_task_records(flow_run_ids: list[str], timeout_s: float = 20, settle_s: float = 1.5) -> None:
+def wait_for_task_records(flow_run_ids: list[str], timeout_s: float = 20, settle_s: float = 1.5) -> None:
     """With the temporary server, wait until it has recorded the runs' task runs before it stops.
 
     Its task-run recorder writes them from events, in batches; the temporary server is stopped

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
-from flows.backfill import backfill_command, runs_command
+from flows.backfill import backfill_command, runs_command, wait_for_task_records
 from tasks import load
 from tasks.catalog import Catalog
 from tasks.edition import EditionBusyError, MissingInputError
@@ -60,8 +60,11 @@ def run(
     _quiet_data_errors()
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = score_edition(edition, _str(raw), _str(warehouse), _str(config), return_state=True)
+        # The temporary server stops when this command exits: let it record the task runs first.
+        wait_for_task_records([str(state.state_details.flow_run_id)])
         try:
-            summary = score_edition(edition, _str(raw), _str(warehouse), _str(config))
+            summary = state.result()
         except DATA_ERRORS as exc:
             for name, path in getattr(exc, "reports", {}).items():
                 console.print(f"{name.replace('_', ' ')}: {path}", highlight=False)
