@@ -135,7 +135,7 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
         "validation": results_table(outcomes).assign(edition=edition),
         "quarantine": checked.quarantine.assign(edition=edition),
     } | {name: table.assign(edition=edition) for name, table in (analysis | stages.reports).items()}
-    index = stages.aggregated[Framework.from_table(inputs.framework_table).root]
+    index = stages.aggregated[inputs.framework.root]
     summary = {
         "edition": edition,
         "run_id": run_id,
@@ -181,7 +181,7 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
     manifest["finished_at"] = datetime.now(UTC).isoformat()
     link = publish_edition(catalog, edition, version, manifest)
     get_run_logger().info("published edition %s to %s (%s cities)", edition, link, summary["cities"])
-    framework = Framework.from_table(inputs.framework_table)
+    framework = inputs.framework
     _artifacts(edition, datasets["scores"], previous_scores, framework, manifest, inputs.method.results.top_n)
     return summary | {"path": str(link), "timings_s": timings}
 

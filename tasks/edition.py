@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -51,6 +52,11 @@ class Inputs:
     trade_records: pd.DataFrame
     indicator_values: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+
+    @cached_property
+    def framework(self) -> Framework:
+        """The checked framework tree, built once from the table every step needs."""
+        return Framework.from_table(self.framework_table)
 
     @property
     def trade_years(self) -> list[int]:
@@ -173,7 +179,7 @@ def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[s
 
 def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
     """Every input's GX suite, outcomes only: nothing raises for bad data."""
-    framework = Framework.from_table(inputs.framework_table)
+    framework = inputs.framework
     parameters = {
         "known_cities": sorted(inputs.cities["city_code"]),
         "member_keys": member_keys(inputs.members, inputs.trade_years),
@@ -232,7 +238,7 @@ def check_derived(inputs: Inputs, records_cny: pd.DataFrame, values: pd.DataFram
     reconciliation = reconciliation.rename(columns={"value_cny": "national_cny"})
     reconciliation["cities_share"] = reconciliation["cities_cny"] / reconciliation["national_cny"]
 
-    framework = Framework.from_table(inputs.framework_table)
+    framework = inputs.framework
     wide = wide_values(values, framework, inputs.cities["city_code"].tolist())
     coverage = pd.DataFrame(
         {
@@ -254,7 +260,7 @@ def check_derived(inputs: Inputs, records_cny: pd.DataFrame, values: pd.DataFram
 
 def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:
     """All indicator values of the edition, read and derived, with their source."""
-    framework = Framework.from_table(inputs.framework_table)
+    framework = inputs.framework
     this_year = inputs.indicator_values["year"] == inputs.edition
     read = inputs.indicator_values.loc[this_year, ["year", "city_code", "indicator", "value", "source"]]
     derived = trade_indicators(facts, framework.by_origin("trade"))
@@ -265,7 +271,7 @@ def indicator_table(inputs: Inputs, facts: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(inputs: Inputs, values: pd.DataFrame) -> IndexStages:
-    framework = Framework.from_table(inputs.framework_table)
+    framework = inputs.framework
     raw = wide_values(values, framework, inputs.cities["city_code"].tolist())
     return compute_index(
         raw, framework, inputs.method, settings=framework.settings(), history=history(inputs)
@@ -282,7 +288,7 @@ def history(inputs: Inputs) -> pd.DataFrame:
 
 def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFrame]:
     """Contributions, strengths and weaknesses, and the method's uncertainty analysis."""
-    framework = Framework.from_table(inputs.framework_table)
+    framework = inputs.framework
     return analyse(
         stages,
         framework,
