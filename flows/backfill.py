@@ -42,6 +42,7 @@ from rich.progress import (
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
+from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
 from tasks import manifest as manifest_facts
 from tasks.catalog import Catalog
 from tasks.runs import city_name, is_current, list_runs, write_run_log
@@ -402,15 +403,6 @@ def _not_run_logs(record: logging.LogRecord) -> bool:
 
 # --- command line -------------------------------------------------------------------------
 
-RawDir = Annotated[Path | None, typer.Option("--raw", help="Raw inputs folder (default: raw/).")]
-WarehouseDir = Annotated[
-    Path | None, typer.Option("--warehouse", help="Warehouse folder (default: warehouse/).")
-]
-ConfigDir = Annotated[
-    Path | None,
-    typer.Option("--config", help="Folder with framework.csv and method.yaml (default: config/)."),
-]
-
 
 def backfill_command(
     start: Annotated[
@@ -448,7 +440,7 @@ def backfill_command(
     from flows.cli import _quiet_data_errors
     from flows.edition import make_catalog
 
-    catalog = make_catalog(_str(raw), _str(warehouse), _str(config))
+    catalog = make_catalog(path_text(raw), path_text(warehouse), path_text(config))
     years = sorted(int(p.name) for p in (catalog.raw / "trade").glob("[0-9][0-9][0-9][0-9]") if p.is_dir())
     if (start is None or end is None) and not years:
         _fail(f"no trade data in {catalog.raw / 'trade'}: give --from and --to")
@@ -457,7 +449,9 @@ def backfill_command(
     if end < start:
         _fail(f"--to {end} is before --from {start}")
     _quiet_data_errors()
-    table = backfill(start, end, parallel, force, _str(raw), _str(warehouse), _str(config), progress=True)
+    table = backfill(
+        start, end, parallel, force, path_text(raw), path_text(warehouse), path_text(config), progress=True
+    )
     view = Table(title=f"Backfill of editions {start}-{end}")
     for column, justify in (("edition", "right"), ("status", "left"), ("duration", "right"),
                             ("trade rows", "right"), ("top city", "left"), ("reason", "left")):  # fmt: skip
@@ -494,7 +488,7 @@ def runs_command(
     """
     from flows.edition import make_catalog
 
-    catalog = make_catalog(None, _str(warehouse), None)
+    catalog = make_catalog(None, path_text(warehouse), None)
     runs = list_runs(catalog).head(limit)
     if runs.empty:
         console.print(f"no runs in {catalog.warehouse}", highlight=False)
@@ -542,10 +536,6 @@ def _clip(text: str, lines: int = 4) -> str:
 def _commit(value: Any) -> str:
     text = _text(value)
     return text[:12] + ("+dirty" if text.endswith("+dirty") else "") if text != "-" else text
-
-
-def _str(path: Path | None) -> str | None:
-    return str(path) if path else None
 
 
 def _fail(message: str) -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.backfill import backfill_command, runs_command, wait_for_task_records
+from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
 from tasks import load
 from tasks.catalog import Catalog
 from tasks.edition import EditionBusyError, MissingInputError
@@ -36,11 +37,6 @@ DATA_ERRORS = (DataValidationError, LoadError, MissingInputError, FrameworkError
 Edition = Annotated[
     int, typer.Option("--edition", "-e", help="Data year to score (the 2019 evaluation scored 2018).")
 ]
-RawDir = Annotated[Path | None, typer.Option(help="Raw inputs folder (default: raw/).")]
-WarehouseDir = Annotated[Path | None, typer.Option(help="Warehouse folder (default: warehouse/).")]
-ConfigDir = Annotated[
-    Path | None, typer.Option(help="Folder with framework.csv and method.yaml (default: config/).")
-]
 Top = Annotated[int | None, typer.Option(help="How many cities to show (default: the method's top_n).")]
 
 
@@ -60,7 +56,9 @@ def run(
     _quiet_data_errors()
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        state = score_edition(edition, _str(raw), _str(warehouse), _str(config), return_state=True)
+        state = score_edition(
+            edition, path_text(raw), path_text(warehouse), path_text(config), return_state=True
+        )
         # The temporary server stops when this command exits: let it record the task runs first.
         wait_for_task_records([str(state.state_details.flow_run_id)])
         try:
@@ -232,14 +230,10 @@ def _fmt(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.4f}"
 
 
-def _str(path: Path | None) -> str | None:
-    return str(path) if path else None
-
-
 def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> Catalog:
     from flows.edition import make_catalog
 
-    return make_catalog(_str(raw), _str(warehouse), _str(config))
+    return make_catalog(path_text(raw), path_text(warehouse), path_text(config))
 
 
 def _fail(headline: str, exc: Exception | None) -> None:
