@@ -264,20 +264,23 @@ def _start_api() -> str:
     return SubprocessASGIServer().api_url
 
 
-def wait_for_task_records(flow_run_ids: list[str], timeout_s: float = 20, settle_s: float = 1.5) -> None:
+def wait_for_task_records(
+    flow_run_ids: list[str], timeout_s: float = 20, settle_s: float = 1.5, always: bool = False
+) -> None:
     """With the temporary server, wait until it has recorded the runs' task runs before it stops.
 
     Its task-run recorder writes them from events, in batches; the temporary server is stopped
     when this process exits, and a batch still in flight is lost (with a traceback; field
     notes). Done when every task run of these flow runs is final and their number has not
     changed for `settle_s` (longer than the recorder's flush interval). A long-running server
-    (PREFECT_API_URL set) keeps recording after we exit: nothing to wait for.
+    (PREFECT_API_URL set) keeps recording after we exit: nothing to wait for, unless `always`
+    (a temporary server whose URL was exported for worker processes, `flows.ingest.shared_api`).
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.settings import PREFECT_API_URL
 
-    if PREFECT_API_URL.value() or not flow_run_ids:
+    if (PREFECT_API_URL.value() and not always) or not flow_run_ids:
         return
     runs = FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(i) for i in flow_run_ids]))
     deadline, seen, stable_since = time.monotonic() + timeout_s, -1, time.monotonic()

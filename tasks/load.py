@@ -26,6 +26,7 @@ the header or a line), `tasks.cells` (why a cell is not a number or a date) and
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -117,7 +118,7 @@ def read_csv(
 ) -> pd.DataFrame:
     """Read one CSV whose header must be `columns` (any order) plus any of `optional`, typed per contract."""
     label = label or path.as_posix()
-    data = path.read_bytes()
+    data = raw_bytes(path)
     start = check_bytes(data, label)
     header, header_end = check_header(data, start, label, columns, optional or {})
     columns = dict(columns) | {c: kind for c, kind in (optional or {}).items() if c in header}
@@ -150,6 +151,12 @@ def read_csv(
     frame["source_file"] = label
     frame["source_line"] = np.arange(2, len(frame) + 2, dtype="int64")
     return frame
+
+
+def raw_bytes(path: Path) -> bytes:
+    """A raw file's bytes, decompressed when it is gzipped (``.csv.gz``)."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix.lower() == ".gz" else data
 
 
 def read_many(paths: Iterable[Path], columns: Mapping[str, str], labels: Mapping[Path, str]) -> pd.DataFrame:

@@ -153,6 +153,11 @@ def quarantine_table(triages: Iterable[Triage]) -> pd.DataFrame:
     return _quarantine_frame([t.quarantined for t in triages])
 
 
+def stack_quarantined(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Quarantine tables (of several files or batches) as one, with the same columns and order."""
+    return _quarantine_frame(list(parts))
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 

@@ -1,0 +1,316 @@
+"""Ingest raw trade files into the clean trade store, published as one consistent version.
+
+Layout (`warehouse/trade` is a symbolic link, switched atomically like an edition's):
+
+    warehouse/trade/ -> _versions/trade/<run_id>/
+        facts/year=YYYY/month=MM/<file>-<batch>.parquet   clean records in CNY (hive partitions)
+        aggregates/<file>.parquet     per file: year, month, city, partner, flow sums
+        quality/<file>.validation.parquet, quality/<file>.quarantine.parquet
+        city_partner_month.parquet    all files' aggregates
+        city_year.parquet             year, city_code, exports_cny, imports_cny, partner_countries
+        validation.parquet, quarantine.parquet   every file's checks and set-aside rows
+        manifest.json                 per file: checksum, fingerprint, rows, the files above
+
+Incremental: a file whose checksum and references fingerprint (cities, members, FX rates, the
+suite, the quarantine share) match the published manifest is not read again; its files are
+hard-linked into the new version (no copy, same filesystem). New or changed files are
+ingested; files gone from `raw/` drop out. A run with a blocked or malformed file publishes
+nothing and the previous version stays.
+
+`ingest_trade` runs it all with a process pool; `flows/ingest.py` does the same with a
+Prefect task runner (threads, processes or Dask) through the `mapper` argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks import load, stream
+from tasks.catalog import Catalog
+from tasks.fx import fx_keys
+from tasks.manifest import sha256
+from tasks.membership import member_keys
+from tasks.method import read_method
+from tasks.publish import KEEP_VERSIONS, write_parquet
+from tasks.quarantine import stack_quarantined
+from tasks.trade_file import DATASET, FileIngest, FileJob, References, combine, ingest_file
+from tasks.validation import EXPECTATIONS_DIR, raise_for_failures, results_table, validate
+
+INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
+_MONTH_FILE = r"{year}-(0[1-9]|1[0-2])\.(csv|csv\.gz|parquet)"
+
+Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
+
+
+class IngestError(Exception):
+    """Files that stop the ingest: malformed, table-level failures, or too many bad rows."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        count = len(problems)
+        super().__init__(
+            f"{count} trade file{'' if count == 1 else 's'} stopped the ingest:\n" + "\n".join(problems)
+        )
+
+    def __reduce__(self) -> tuple[type[IngestError], tuple[list[str]]]:
+        return (type(self), (self.problems,))
+
+
+@dataclass
+class IngestReport:
+    """What a run did, for the CLI, the flow's artifact and the benchmark."""
+
+    version: Path
+    ingested: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    rows_in: int = 0
+    rows_clean: int = 0
+    rows_quarantined: int = 0
+    seconds: float = 0.0
+
+
+def trade_jobs(catalog: Catalog, years: Iterable[int] | None = None) -> list[FileJob]:
+    """The raw trade files of `years` (all year folders when None), checked and checksummed."""
+    root = catalog.raw / "trade"
+    if years is None:
+        years = (
+            sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+            if root.is_dir()
+            else []
+        )
+    jobs = []
+    for year in years:
+        folder = root / str(year)
+        label = catalog.relative(folder)
+        load.check_folder(
+            folder, label, allowed=(".csv", ".gz", ".parquet"), pattern=_MONTH_FILE.format(year=year)
+        )
+        files = sorted(p for p in folder.glob(f"{year}-*") if stream.raw_suffix(p))
+        months = [p.name[:7] for p in files]
+        twice = sorted({m for m in months if months.count(m) > 1})
+        if twice:
+            raise load.LoadError(label, f"expected one file per month, found {twice[0]} in two formats",
+                                 kind=load.Kind.UNSUPPORTED_FILE)  # fmt: skip
+        for path in files:
+            key = f"{year}/{path.name}"
+            jobs.append(FileJob(path, catalog.relative(path), key, sha256(path)))
+    return jobs
+
+
+def read_references(catalog: Catalog, years: Iterable[int], max_share: float) -> References:
+    """Cities, members and FX rates, validated with their own suites (any bad row stops)."""
+    paths = {"cities": catalog.cities, "ceec_members": catalog.ceec_members, "fx_rates": catalog.fx_rates}
+    contracts = {"cities": load.CITIES, "ceec_members": load.CEEC_MEMBERS, "fx_rates": load.FX_RATES}
+    frames = {
+        name: load.read_csv(path, contracts[name], catalog.relative(path)) for name, path in paths.items()
+    }
+    raise_for_failures(validate(frame, name) for name, frame in frames.items())
+    fx = frames["fx_rates"]
+    rates = {
+        f"{y}:{c}": float(r) for y, c, r in zip(fx["year"], fx["currency"], fx["cny_per_unit"], strict=True)
+    }
+    rates |= {f"{y}:CNY": 1.0 for y in fx["year"].unique()}
+    years = sorted(set(years))
+    parameters = {
+        "known_cities": sorted(frames["cities"]["city_code"]),
+        "member_keys": member_keys(frames["ceec_members"], years),
+        "fx_keys": fx_keys(fx),
+    }
+    digest = hashlib.sha256()
+    for part in (INGEST_VERSION, repr(max_share), (EXPECTATIONS_DIR / f"{DATASET}.json").read_text(),
+                 *(sha256(p) for p in paths.values())):  # fmt: skip
+        digest.update(part.encode())
+    return References(parameters, rates, max_share, digest.hexdigest())
+
+
+def ingest_trade(
+    raw_dir: Path,
+    warehouse_dir: Path,
+    years: list[int] | None = None,
+    workers: int = 2,
+    config_dir: Path | None = None,
+    force: bool = False,
+    mapper: Mapper | None = None,
+    block_bytes: int = stream.BLOCK_BYTES,
+) -> IngestReport:
+    """Ingest new and changed trade files and publish the store's next version; see the module."""
+    started = time.perf_counter()
+    catalog = Catalog(
+        raw=Path(raw_dir),
+        warehouse=Path(warehouse_dir),
+        **({"config": Path(config_dir)} if config_dir else {}),
+    )
+    max_share = read_method(catalog.method).quality.quarantine_max_share
+    jobs = trade_jobs(catalog, years)
+    references = read_references(catalog, {int(j.key[:4]) for j in jobs}, max_share)
+    previous = published(catalog)
+    old = previous["files"] if previous else {}
+    todo = [j for j in jobs if force or _stale(old.get(j.key), j, references)]
+    version = catalog.versions / "trade" / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    version.mkdir(parents=True)
+    try:
+        kept = {j.key: old[j.key] for j in jobs if j not in todo}
+        _link(current_store(catalog), version, kept.values())
+        work = partial(ingest_file, references=references, version=version, block_bytes=block_bytes)
+        results = (mapper or partial(pool_map, workers=workers))(work, todo)
+        problems = [f"{r.label}: {r.error}" for r in results if r.error]
+        problems += [f"[{DATASET}] {f.describe()}" for r in results for f in r.blocking]
+        if problems:
+            raise IngestError(problems)
+        entries = dict(kept) | {r.key: _write_file(version, r, references) for r in results}
+        manifest = _finish(version, catalog, {k: entries[k] for k in sorted(entries)}, references)
+        _switch(catalog, version)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    report = IngestReport(catalog.warehouse / "trade", [r.key for r in results], sorted(kept))
+    report.dropped = sorted(set(old) - {j.key for j in jobs})
+    report.rows_in = sum(e["rows_in"] for e in manifest["files"].values())
+    report.rows_clean = sum(e["rows_clean"] for e in manifest["files"].values())
+    report.rows_quarantined = sum(e["rows_quarantined"] for e in manifest["files"].values())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def pool_map(
+    work: Callable[[FileJob], FileIngest], jobs: Sequence[FileJob], workers: int = 2
+) -> list[FileIngest]:
+    """Files in parallel worker processes (forked: GX is imported once, in the parent)."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [work(j) for j in jobs]
+    context = get_context("fork") if "fork" in _start_methods() else None
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(work, jobs))
+
+
+def current_store(catalog: Catalog) -> Path | None:
+    link = catalog.warehouse / "trade"
+    return link.resolve() if link.is_symlink() else None
+
+
+def published(catalog: Catalog) -> dict[str, Any] | None:
+    """The published store's manifest, or None."""
+    store = current_store(catalog)
+    path = store / "manifest.json" if store else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
+def city_year(aggregates: pd.DataFrame) -> pd.DataFrame:
+    """Exports, imports and partners traded with per city and year, from the file aggregates."""
+    flows = aggregates.pivot_table(
+        index=["year", "city_code"], columns="flow", values="value_cny", aggfunc="sum", fill_value=0.0
+    ).reindex(columns=["export", "import"], fill_value=0.0)
+    per_partner = aggregates.groupby(["year", "city_code", "partner"])["positive_rows"].sum()
+    partners = (per_partner > 0).groupby(level=["year", "city_code"]).sum().rename("partner_countries")
+    out = pd.DataFrame({"exports_cny": flows["export"], "imports_cny": flows["import"]}).join(
+        partners, how="left"
+    )
+    out = out.fillna({"partner_countries": 0}).astype({"partner_countries": "int64"}).reset_index()
+    out.columns.name = None
+    return out[["year", "city_code", "exports_cny", "imports_cny", "partner_countries"]]
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _stale(entry: dict | None, job: FileJob, references: References) -> bool:
+    return (
+        entry is None or entry["checksum"] != job.checksum or entry["fingerprint"] != references.fingerprint
+    )
+
+
+def _write_file(version: Path, result: FileIngest, references: References) -> dict[str, Any]:
+    """The file's aggregates and quality tables next to its facts; its manifest entry."""
+    name = result.key.replace("/", "_")
+    files = {
+        "aggregates": f"aggregates/{name}.parquet",
+        "validation": f"quality/{name}.validation.parquet",
+        "quarantine": f"quality/{name}.quarantine.parquet",
+    }
+    frames = {
+        "aggregates": result.aggregates,
+        "validation": result.results.assign(file=result.label),
+        "quarantine": result.quarantine,
+    }
+    for kind, relative in files.items():
+        (version / relative).parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(frames[kind], version / relative)
+    return {
+        "source": result.label,
+        "checksum": result.checksum,
+        "fingerprint": references.fingerprint,
+        "rows_in": result.rows_in,
+        "rows_clean": result.rows_clean,
+        "rows_quarantined": result.rows_quarantined,
+        "seconds": round(result.seconds, 3),
+        "parts": result.parts,
+        **files,
+    }
+
+
+def _link(store: Path | None, version: Path, entries: Iterable[dict[str, Any]]) -> None:
+    """Hard-link a reused file's outputs from the published version into the new one."""
+    for entry in entries:
+        assert store is not None
+        for relative in [*entry["parts"], entry["aggregates"], entry["validation"], entry["quarantine"]]:
+            target = version / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(store / relative, target)
+
+
+def _finish(
+    version: Path, catalog: Catalog, entries: dict[str, dict], references: References
+) -> dict[str, Any]:
+    """The store-wide tables and the manifest, written last."""
+    read = lambda kind: [pd.read_parquet(version / e[kind]) for e in entries.values()]  # noqa: E731
+    aggregates = combine(read("aggregates"))
+    write_parquet(aggregates, version / "city_partner_month.parquet")
+    write_parquet(city_year(aggregates), version / "city_year.parquet")
+    validation = (
+        pd.concat(read("validation"), ignore_index=True) if entries else results_table([]).assign(file="")
+    )
+    write_parquet(validation, version / "validation.parquet")
+    write_parquet(stack_quarantined(read("quarantine")), version / "quarantine.parquet")
+    manifest = {
+        "store": "trade",
+        "version": version.name,
+        "ingest_version": INGEST_VERSION,
+        "fingerprint": references.fingerprint,
+        "files": entries,
+    }
+    (version / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _switch(catalog: Catalog, version: Path) -> None:
+    """Point `warehouse/trade` at `version` with one rename; keep the version before it."""
+    link = catalog.warehouse / "trade"
+    if link.exists() and not link.is_symlink():
+        raise FileExistsError(f"{link} is not a link to a store version: move it away first")
+    staging = link.with_name(f".trade.{version.name}")
+    os.symlink(os.path.relpath(version, link.parent), staging)
+    os.replace(staging, link)
+    versions = sorted(version.parent.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in [v for v in versions if v != version][KEEP_VERSIONS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _start_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()

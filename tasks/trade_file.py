@@ -1,0 +1,399 @@
+"""Validated ingest of one customs trade file, batch by batch, into clean facts in CNY.
+
+A file is read in record batches (`tasks.stream`), each batch is validated with the
+``trade_records`` GX suite on its distinct values (`tasks.distinct`), its bad rows are set
+aside (`tasks.quarantine`), the rest converted to CNY and written at once as Parquet under
+``facts/year=YYYY/month=MM/``. What stays in memory across batches is small: the per-batch
+aggregates (city x partner x flow), the quarantined rows and the keys already seen.
+
+The quarantine share is decided per file, when the file is done (a file is one month: a
+broken month must not hide behind good batches). A file over the share, or with a
+table-level failure, is *blocked*: its parts are deleted and the caller publishes nothing.
+
+Duplicate keys across batch boundaries are found with a ledger of the keys seen so far (GX
+sees one batch at a time); every row of a duplicated key is quarantined, as within a batch,
+which means rewriting the parts that already hold the first row (rare, and bounded by a part).
+
+`ingest_file` (driven by `tasks.ingest`) is a plain function on paths: Prefect tasks,
+process pools and Dask workers all
+call it, so every runner writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks import load, stream
+from tasks.quarantine import stack_quarantined, triage
+from tasks.validation import Failure, SuiteOutcome, load_suite, results_table
+from tasks.validation import _expected_text as expected_text
+
+DATASET = "trade_records"
+# Facts as the edition publishes them; year and month are the partition folders.
+FACT_COLUMNS = ("period", "reporter_city", "partner", "flow", "hs2", "value", "currency",
+                "cny_per_unit", "value_cny", "source_file", "source_line")  # fmt: skip
+# One row per year, month, city, partner and flow of a file: enough for every trade figure.
+AGGREGATE_COLUMNS = ("year", "month", "city_code", "partner", "flow", "value_cny", "rows", "positive_rows")
+
+
+@dataclass(frozen=True)
+class References:
+    """What validating and converting a trade file needs: small and picklable for workers."""
+
+    parameters: dict[str, list[str]]  # known_cities, member_keys, fx_keys for the suite
+    rates: dict[str, float]  # "year:CUR" -> CNY per unit, CNY included
+    max_share: float  # quality.quarantine_max_share
+    fingerprint: str  # changes when anything that decides the output changes
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One raw file to ingest: where it is, how messages name it, its id in the store."""
+
+    path: Path
+    label: str  # e.g. raw/trade/2018/2018-01.csv
+    key: str  # e.g. 2018/2018-01.csv
+    checksum: str
+
+
+@dataclass
+class FileIngest:
+    """What one file gave: counts, the files written (relative to the version), its quality."""
+
+    key: str
+    label: str
+    checksum: str
+    rows_in: int = 0
+    rows_clean: int = 0
+    rows_quarantined: int = 0
+    parts: list[str] = field(default_factory=list)
+    aggregates: pd.DataFrame = field(default_factory=lambda: _empty_aggregates())
+    results: pd.DataFrame = field(default_factory=lambda: results_table([]))
+    quarantine: pd.DataFrame = field(default_factory=lambda: stack_quarantined([]))
+    blocking: list[Failure] = field(default_factory=list)
+    error: str | None = None  # a malformed file (LoadError text)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking and self.error is None
+
+
+def ingest_file(
+    job: FileJob, references: References, version: Path, block_bytes: int = stream.BLOCK_BYTES
+) -> FileIngest:
+    """Read, validate, quarantine, convert and write one raw file into the `version` folder."""
+    from tasks.validation import validate as validate_distinct  # TODO(lead): tasks.distinct
+
+    started = time.perf_counter()
+    out = FileIngest(job.key, job.label, job.checksum)
+    spec = load_suite(DATASET)
+    ledger = KeyLedger(_key_columns(spec))
+    outcomes: list[SuiteOutcome] = []
+    aggregates: list[pd.DataFrame] = []
+    quarantined: list[pd.DataFrame] = []
+    try:
+        for number, batch in enumerate(
+            stream.read_batches(job.path, load.TRADE_RECORDS, job.label, block_bytes)
+        ):
+            out.rows_in += len(batch)
+            batch = with_keys(batch)
+            outcome = validate_distinct(batch, DATASET, references.parameters)
+            outcomes.append(outcome)
+            checked = triage(batch, outcome, 1.0)  # the file's share is decided at its end
+            out.blocking += checked.blocking
+            if checked.blocking:
+                break
+            clean, repeated = ledger.admit(checked.clean, number)
+            quarantined += [checked.quarantined, _duplicate_rows(repeated, spec)]
+            facts = to_cny(clean, references.rates)
+            out.parts += write_parts(facts, version, job.key, number)
+            aggregates.append(aggregate(facts))
+    except load.LoadError as error:
+        out.error = str(error)
+    if ledger.duplicates and out.ok:
+        first_rows, aggregates = _drop_keys(version, out.parts, ledger)
+        quarantined.append(_duplicate_rows(first_rows, spec))
+    out.results = _file_results(outcomes, ledger.duplicates)
+    out.quarantine = stack_quarantined(quarantined)
+    out.rows_quarantined = int(out.quarantine[["file", "line"]].drop_duplicates().shape[0])
+    out.rows_clean = out.rows_in - out.rows_quarantined
+    limit = references.max_share * out.rows_in * (1 + 1e-9)
+    if out.ok and out.rows_quarantined > limit:
+        out.blocking = _over_share(out, references.max_share)
+    if not out.ok:
+        for part in out.parts:
+            (version / part).unlink(missing_ok=True)
+        out.parts = []
+    else:
+        out.aggregates = combine(aggregates)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def with_keys(batch: pd.DataFrame) -> pd.DataFrame:
+    """Add `year`, and the `member_key`/`fx_key` ("year:code") the suite checks partners and
+    currencies with; built on the distinct values, so they stay categorical."""
+    period = batch["period"].astype("category")
+    years = pd.to_numeric(period.cat.categories.str[:4], errors="coerce")
+    year_of = np.append(np.nan_to_num(years.to_numpy(dtype="float64"), nan=-1), -1).astype("int64")
+    batch = batch.assign(year=year_of[period.cat.codes.to_numpy()])
+    batch["member_key"] = _joined(batch["year"], batch["partner"])
+    batch["fx_key"] = _joined(batch["year"], batch["currency"])
+    return batch
+
+
+def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """`cny_per_unit` and `value_cny` of validated records (their fx_key has a rate)."""
+    keys = records["fx_key"].astype("category")
+    per_key = np.array([rates.get(k, np.nan) for k in keys.cat.categories] + [np.nan])
+    rate = per_key[keys.cat.codes.to_numpy()]
+    if np.isnan(rate).any():
+        row = records[np.isnan(rate)].iloc[0]
+        raise ValueError(f"{row['source_file']}, line {row['source_line']}: no FX rate for {row['fx_key']}")
+    return records.assign(cny_per_unit=rate, value_cny=records["value"].to_numpy() * rate)
+
+
+def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> list[str]:
+    """One Parquet part per (year, month) of the batch; returns their paths in `version`."""
+    parts = []
+    month = facts["period"].astype("str").str[5:7]
+    for (year, mm), rows in facts.groupby([facts["year"], month], sort=True, observed=True):
+        relative = f"facts/year={year}/month={mm}/{_file_id(key)}-{number:04d}.parquet"
+        target = version / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(_fact_table(rows), target, compression="zstd")
+        parts.append(relative)
+    return parts
+
+
+def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
+    """Sum per year, month, city, partner and flow; rows with a positive value are counted so
+    that partner counts ("partners traded with") can be rebuilt exactly from the sums."""
+    frame = pd.DataFrame(
+        {
+            "year": facts["year"].to_numpy(),
+            "month": pd.to_numeric(facts["period"].astype("str").str[5:7]).to_numpy(),
+            "city_code": facts["reporter_city"].astype("str").to_numpy(),
+            "partner": facts["partner"].astype("str").to_numpy(),
+            "flow": facts["flow"].astype("str").to_numpy(),
+            "value_cny": facts["value_cny"].to_numpy(),
+            "rows": 1,
+            "positive_rows": (facts["value_cny"].to_numpy() > 0).astype("int64"),
+        }
+    )
+    return combine([frame])
+
+
+def combine(aggregates: list[pd.DataFrame]) -> pd.DataFrame:
+    """Partial aggregates summed into one, sorted by their key."""
+    parts = [a for a in aggregates if len(a)]
+    if not parts:
+        return _empty_aggregates()
+    keys = list(AGGREGATE_COLUMNS[:5])
+    out = (
+        pd.concat(parts, ignore_index=True)
+        .groupby(keys, sort=True, as_index=False)[["value_cny", "rows", "positive_rows"]]
+        .sum()
+    )
+    return out.astype({"year": "int64", "month": "int64", "rows": "int64", "positive_rows": "int64"})
+
+
+class KeyLedger:
+    """The keys of earlier batches of one file, to find duplicates across batch boundaries.
+
+    Keys are held as one integer per row: each key column's values get small stable ids,
+    packed into 63 bits (12 bits a column for the 5 trade columns, 4,096 distinct values per
+    column and file); past that, a 64-bit hash of the values (collisions: ~1e-7 for 10 M keys).
+    """
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.bits = 63 // max(len(columns), 1)
+        self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
+        self.seen: list[np.ndarray] = []  # sorted unique keys of each batch
+        self.batches: list[int] = []
+        self.duplicates: set[int] = set()  # keys found in more than one batch
+        self.hashed = False
+
+    def admit(self, clean: pd.DataFrame, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(rows to keep, rows whose key an earlier batch already had)."""
+        if not self.columns or clean.empty:
+            return clean, clean.iloc[:0]
+        keys = self.keys(clean)
+        earlier = np.zeros(len(keys), dtype=bool)
+        for seen in self.seen:
+            earlier |= np.isin(keys, seen, assume_unique=False)
+        self.seen.append(np.unique(keys))
+        self.batches.append(number)
+        if earlier.any():
+            self.duplicates |= set(keys[earlier].tolist())
+        return clean[~earlier], clean[earlier]
+
+    def keys(self, frame: pd.DataFrame) -> np.ndarray:
+        """One int64 per row; the same key always gives the same number within the file."""
+        if not self.hashed:
+            packed = np.zeros(len(frame), dtype="int64")
+            for column in self.columns:
+                values = frame[column].astype("category")
+                table = self.ids[column]
+                ids = np.array(
+                    [table.setdefault(v, len(table)) for v in values.cat.categories], dtype="int64"
+                )
+                packed = (packed << self.bits) | ids[values.cat.codes.to_numpy()]
+            # Half the room left after the first batch, or hash from the start.
+            limit = 1 << (self.bits - (0 if self.seen else 1))
+            if max(len(t) for t in self.ids.values()) < limit:
+                return packed
+            if self.seen:
+                raise RuntimeError(
+                    f"more than {limit - 1:,} distinct values of one key column in a file: "
+                    "split the file or raise KeyLedger.bits"
+                )
+            self.hashed = True
+        hashed = pd.util.hash_pandas_object(frame[self.columns], index=False, categorize=True)
+        return hashed.to_numpy().view("int64")
+
+
+def _key_columns(spec: dict) -> list[str]:
+    """The compound key the suite declares unique (GX checks it within each batch)."""
+    for exp in spec["expectations"]:
+        if exp["type"] == "expect_compound_columns_to_be_unique":
+            return list(exp["kwargs"]["column_list"])
+    return []
+
+
+def _unique_expectation(spec: dict) -> dict:
+    return next(e for e in spec["expectations"] if e["type"] == "expect_compound_columns_to_be_unique")
+
+
+def _duplicate_rows(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Quarantine entries for rows whose key appeared in an earlier batch of the file."""
+    if rows.empty:
+        return rows.iloc[:0]
+    exp = _unique_expectation(spec)
+    columns = list(exp["kwargs"]["column_list"])
+    return pd.DataFrame(
+        {
+            "dataset": DATASET,
+            "file": rows["source_file"].astype("str").to_numpy(),
+            "line": rows["source_line"].to_numpy(),
+            "column": ", ".join(columns),
+            "value": rows[columns].astype("str").agg(", ".join, axis=1).to_numpy(),
+            "expectation": exp["type"],
+            "expected": expected_text(exp),
+            "severity": exp["meta"]["severity"],
+        }
+    )
+
+
+def _drop_keys(version: Path, parts: list[str], ledger: KeyLedger) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Take the earlier rows of keys repeated in later batches out of the written parts (rare:
+    the later rows were never written); returns those rows and the file's rebuilt aggregates."""
+    duplicates = np.fromiter(ledger.duplicates, dtype="int64")
+    removed, aggregates = [], []
+    for part in parts:
+        path = version / part
+        facts = pq.read_table(path).to_pandas()
+        facts["year"] = pd.to_numeric(facts["period"].astype("str").str[:4]).astype("int64")
+        repeated = np.isin(ledger.keys(facts), duplicates)
+        if repeated.any():
+            removed.append(facts[repeated])
+            facts = facts[~repeated]
+            pq.write_table(_fact_table(facts), path, compression="zstd")
+        aggregates.append(aggregate(facts))
+    rows = pd.concat(removed, ignore_index=True) if removed else pd.DataFrame()
+    return rows, aggregates
+
+
+def _file_results(outcomes: list[SuiteOutcome], duplicates: set[int]) -> pd.DataFrame:
+    """One row per expectation for the whole file: counts summed over its batches."""
+    table = results_table(outcomes)
+    if table.empty:
+        return table
+    keys = ["dataset", "expectation", "column", "severity", "expected"]
+    merged = table.groupby(keys, sort=False, as_index=False, dropna=False).agg(
+        success=("success", "all"),
+        unexpected_count=("unexpected_count", "sum"),
+        observed=("observed", "first"),
+        examples=("examples", lambda s: next((e for e in s if e), "")),
+    )
+    if duplicates:
+        unique = merged["expectation"] == "expect_compound_columns_to_be_unique"
+        merged.loc[unique, "success"] = False
+        merged.loc[unique, "unexpected_count"] += len(duplicates)
+    return merged[list(table.columns)].astype(table.dtypes.to_dict())
+
+
+def _over_share(out: FileIngest, max_share: float) -> list[Failure]:
+    """One blocking failure per failed expectation of a file with too many bad rows."""
+    note = (
+        f"{out.rows_quarantined:,} of {out.rows_in:,} rows ({out.rows_quarantined / out.rows_in:.3%}) of the"
+        f" file failed row-level checks, above the {max_share:.3%} allowed"
+    )
+    failures = []
+    for (expectation, column, expected), rows in out.quarantine.groupby(
+        ["expectation", "column", "expected"], sort=False, dropna=False
+    ):
+        examples = [(out.label, int(r.line), r.value) for r in rows.head(5).itertuples()]
+        failures.append(
+            Failure(
+                DATASET,
+                str(expectation),
+                str(column),
+                "critical",
+                len(rows),
+                examples,
+                str(expected),
+                row_level=True,
+                note=note,
+            )  # fmt: skip
+        )
+    return failures
+
+
+def _fact_table(rows: pd.DataFrame) -> pa.Table:
+    """Facts with a fixed schema: text as dictionary-encoded strings (small, fast to group)."""
+    text = pa.dictionary(pa.int32(), pa.string())
+    schema = pa.schema(
+        [(c, text) for c in ("period", "reporter_city", "partner", "flow", "hs2")]
+        + [
+            ("value", pa.float64()),
+            ("currency", text),
+            ("cny_per_unit", pa.float64()),
+            ("value_cny", pa.float64()),
+            ("source_file", text),
+            ("source_line", pa.int64()),
+        ]  # fmt: skip
+    )
+    columns = {c: rows[c].astype("str") if schema.field(c).type == text else rows[c] for c in FACT_COLUMNS}
+    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False).cast(schema)
+
+
+def _joined(year: pd.Series, codes: pd.Series) -> pd.Categorical:
+    """The "year:code" text of each row, the text built once per distinct (year, code) pair."""
+    codes = codes.astype("category")
+    year_codes, years = pd.factorize(year.to_numpy())
+    width = len(codes.cat.categories) + 1
+    pair, uniques = pd.factorize(year_codes.astype("int64") * width + codes.cat.codes.to_numpy() + 1)
+    names = np.append(codes.cat.categories.to_numpy(dtype=object), "")
+    labels = pd.Index([f"{years[u // width]}:{names[u % width - 1]}" for u in uniques], dtype="str")
+    remap, distinct = pd.factorize(labels)  # "" and a missing code read the same
+    return pd.Categorical.from_codes(remap[pair], categories=distinct)
+
+
+def _file_id(key: str) -> str:
+    return key.replace("/", "_")
+
+
+def _empty_aggregates() -> pd.DataFrame:
+    dtypes = {"year": "int64", "month": "int64", "city_code": "str", "partner": "str", "flow": "str",
+              "value_cny": "float64", "rows": "int64", "positive_rows": "int64"}  # fmt: skip
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
