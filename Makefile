@@ -11,7 +11,7 @@ help:
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make lint   - ruff"
 	@echo "make sample - regenerate raw/ from scripts/generate_sample.py (seeded)"
-	@echo "make bench  - time the scoring engine and the Monte Carlo analysis (bench/)"
+	@echo "make bench  - time the scoring engine, Monte Carlo, trade ingest vs DuckDB (BENCH_ROWS=N, bench/)"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,5 +32,7 @@ lint: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/python scripts/generate_sample.py
 
+BENCH_ROWS ?= 10000000
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/coopindex bench --rows $(BENCH_ROWS)

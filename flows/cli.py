@@ -14,6 +14,7 @@ from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.backfill import backfill_command, runs_command, wait_for_task_records
+from flows.bench import bench_command
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
 from tasks import load
 from tasks.catalog import Catalog
@@ -246,6 +247,7 @@ def _fail(headline: str, exc: Exception | None) -> None:
 # Backfills and the run list live with their logic (they import no Prefect until they run).
 app.command("backfill")(backfill_command)
 app.command("runs")(runs_command)
+app.command("bench")(bench_command)
 
 
 if __name__ == "__main__":

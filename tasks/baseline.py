@@ -1,0 +1,209 @@
+"""The DuckDB baseline of the trade ingest, and the checks that our aggregates are right.
+
+`duckdb_baseline` is what a careful analyst would write without our pipeline: one DuckDB
+query that reads the month files, converts to CNY and writes the yearly city aggregates,
+with no validation. It sets the speed a validated ingest is measured against.
+
+`facts_city_year` and `rules_city_year` recompute the same aggregates independently, from
+our clean facts and from the raw files minus the rows that break the suite's rules, so the
+benchmark can say whether the ingest's `city_year.parquet` is right, not only fast.
+
+Only duckdb is imported at module level: the baseline runs in a fresh process and should
+carry nothing it does not need.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TRADE_TYPES = {
+    "period": "VARCHAR",
+    "reporter_city": "VARCHAR",
+    "partner": "VARCHAR",
+    "flow": "VARCHAR",
+    "hs2": "VARCHAR",
+    "value": "DOUBLE",
+    "currency": "VARCHAR",
+}
+FX_TYPES = {"year": "BIGINT", "currency": "VARCHAR", "cny_per_unit": "DOUBLE"}
+CITY_YEAR_COLUMNS = ["year", "city_code", "exports_cny", "imports_cny", "partner_countries"]
+_MONTH_FILE = re.compile(r"(\d{4})-(0[1-9]|1[0-2])\.csv(\.gz)?")
+
+# Records with `year`, `city_code`, `flow`, `partner`, `value_cny` -> the yearly city aggregate.
+_AGGREGATE = """
+    SELECT year, city_code,
+           coalesce(sum(value_cny) FILTER (WHERE flow = 'export'), 0.0) AS exports_cny,
+           coalesce(sum(value_cny) FILTER (WHERE flow = 'import'), 0.0) AS imports_cny,
+           count(DISTINCT partner) FILTER (WHERE value_cny > 0) AS partner_countries,
+           count(*) AS records
+    FROM ({records})
+    GROUP BY year, city_code
+"""
+
+
+def trade_files(raw_dir: Path, years: Iterable[int] | None = None) -> list[Path]:
+    """The month files raw/trade/<year>/<year>-MM.csv[.gz] of `years` (every year folder when None)."""
+    root = Path(raw_dir) / "trade"
+    folders = (
+        [root / str(y) for y in years]
+        if years is not None
+        else [p for p in sorted(root.glob("*")) if p.is_dir() and p.name.isdigit()]
+    )
+    return [
+        p
+        for folder in folders
+        for p in sorted(folder.glob("*"))
+        if (m := _MONTH_FILE.fullmatch(p.name)) and m.group(1) == folder.name
+    ]
+
+
+def duckdb_baseline(
+    raw_dir: Path, out_dir: Path, threads: int | None = None, years: Iterable[int] | None = None
+) -> int:
+    """Write out_dir/city_year.parquet from the raw CSVs in one DuckDB pass; return the rows read.
+
+    No validation: every row counts, bad ones included (a currency without a rate adds
+    nothing, as its value has no CNY equivalent).
+    """
+    files = trade_files(raw_dir, years)
+    if not files:
+        raise FileNotFoundError(f"no trade files in {Path(raw_dir) / 'trade'}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = _connect(threads)
+    con.execute(
+        "CREATE TEMP TABLE city_year AS "
+        + _AGGREGATE.format(records=_raw_records(files, Path(raw_dir) / "reference" / "fx_rates.csv"))
+    )
+    target = _sql_text(str(out_dir / "city_year.parquet"))
+    con.execute(
+        f"COPY (SELECT {', '.join(CITY_YEAR_COLUMNS)} FROM city_year ORDER BY year, city_code) "
+        f"TO {target} (FORMAT parquet)"
+    )
+    return int(con.execute("SELECT coalesce(sum(records), 0) FROM city_year").fetchall()[0][0])
+
+
+def facts_city_year(facts_dir: Path, threads: int | None = None) -> pd.DataFrame:
+    """The yearly city aggregate recomputed from clean facts (Parquet with `period`, `value_cny`)."""
+    pattern = _sql_text(str(Path(facts_dir) / "**" / "*.parquet"))
+    records = f"""
+        SELECT CAST(substr(period, 1, 4) AS BIGINT) AS year, reporter_city AS city_code,
+               flow, partner, value_cny
+        FROM read_parquet({pattern}, hive_partitioning = false)
+    """
+    return _fetch(_connect(threads), _AGGREGATE.format(records=records))
+
+
+def rules_city_year(
+    raw_dir: Path,
+    known_cities: Iterable[str],
+    member_keys: Iterable[str],
+    years: Iterable[int] | None = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """The yearly city aggregate of the raw rows that pass the trade_records suite, in SQL.
+
+    The suite's row rules: a known city, a member partner that year, flow export/import, an
+    HS chapter 01-97, a value >= 0, a currency with a rate that year, a key that appears
+    once. Independent of our ingest, so the two can be compared. `records` counts the rows kept.
+    """
+    files = trade_files(raw_dir, years)
+    con = _connect(threads)
+    con.execute("CREATE TEMP TABLE cities (code VARCHAR)")
+    con.executemany("INSERT INTO cities VALUES (?)", [[c] for c in known_cities])
+    con.execute("CREATE TEMP TABLE members (member_key VARCHAR)")
+    con.executemany("INSERT INTO members VALUES (?)", [[k] for k in member_keys])
+    raw = _raw_records(files, Path(raw_dir) / "reference" / "fx_rates.csv")
+    records = f"""
+        SELECT * FROM (
+            SELECT *, count(*) OVER (PARTITION BY period, city_code, partner, flow, hs2) AS copies
+            FROM ({raw})
+        )
+        WHERE copies = 1
+          AND regexp_full_match(period, '[0-9]{{4}}-(0[1-9]|1[0-2])')
+          AND city_code IN (SELECT code FROM cities)
+          AND (CAST(year AS VARCHAR) || ':' || partner) IN (SELECT member_key FROM members)
+          AND flow IN ('export', 'import')
+          AND regexp_full_match(hs2, '[0-9]{{2}}') AND hs2 BETWEEN '01' AND '97'
+          AND value >= 0
+          AND cny_per_unit IS NOT NULL
+    """
+    return _fetch(con, _AGGREGATE.format(records=records))
+
+
+def compare_city_year(ours: pd.DataFrame, theirs: pd.DataFrame, rtol: float = 1e-9) -> dict:
+    """Whether two yearly city aggregates agree: same (year, city) rows, sums within `rtol`, same partners."""
+    import numpy as np
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({"year": "int64", "city_code": "str"})
+        return frame.set_index(["year", "city_code"])[CITY_YEAR_COLUMNS[2:]]
+
+    a, b = keyed(ours), keyed(theirs)
+    joined = a.join(b, how="outer", lsuffix="_a", rsuffix="_b")
+    only = joined.filter(like="_a").isna().any(axis=1) | joined.filter(like="_b").isna().any(axis=1)
+    both = joined[~only]
+    worst = 0.0
+    for column in ("exports_cny", "imports_cny"):
+        x, y = both[f"{column}_a"].to_numpy(float), both[f"{column}_b"].to_numpy(float)
+        scale = np.maximum(np.abs(x), np.abs(y))
+        rel = np.where(scale > 0, np.abs(x - y) / np.where(scale > 0, scale, 1.0), 0.0)
+        worst = max(worst, float(rel.max(initial=0.0)))
+    partners = int((both["partner_countries_a"] != both["partner_countries_b"]).sum())
+    unmatched = int(only.sum())
+    return {
+        "agree": bool(unmatched == 0 and partners == 0 and worst <= rtol),
+        "rows": [len(a), len(b)],
+        "unmatched_rows": unmatched,
+        "max_relative_difference": worst,
+        "partner_count_mismatches": partners,
+        "rtol": rtol,
+        "totals_cny": [float(f["exports_cny"].sum() + f["imports_cny"].sum()) for f in (a, b)],
+    }
+
+
+def _raw_records(files: list[Path], fx_path: Path) -> str:
+    """SQL of the raw rows with `year`, `city_code`, `cny_per_unit` and `value_cny` (NULL without a rate)."""
+    trade = _read_csv([str(f) for f in files], TRADE_TYPES)
+    fx = _read_csv([str(fx_path)], FX_TYPES)
+    return f"""
+        SELECT t.period, t.reporter_city AS city_code, t.partner, t.flow, t.hs2, t.value, t.currency,
+               t.year, r.cny_per_unit, t.value * r.cny_per_unit AS value_cny
+        FROM (SELECT *, TRY_CAST(substr(period, 1, 4) AS BIGINT) AS year FROM {trade}) AS t
+        LEFT JOIN (
+            SELECT year, currency, cny_per_unit FROM {fx} WHERE currency <> 'CNY'
+            UNION ALL
+            SELECT DISTINCT year, 'CNY', 1.0 FROM {fx}
+        ) AS r ON t.year = r.year AND t.currency = r.currency
+    """
+
+
+def _read_csv(paths: list[str], types: dict[str, str]) -> str:
+    files = "[" + ", ".join(_sql_text(p) for p in paths) + "]"
+    columns = "{" + ", ".join(f"{_sql_text(c)}: {_sql_text(t)}" for c, t in types.items()) + "}"
+    return f"read_csv({files}, header = true, auto_detect = false, columns = {columns})"
+
+
+def _connect(threads: int | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """A small result as pandas, through Arrow (DuckDB's .df() is slow on pandas 3)."""
+    table = con.sql(f"SELECT * FROM ({sql}) ORDER BY year, city_code").to_arrow_table()
+    return table.to_pandas()
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
