@@ -15,7 +15,8 @@ Incremental: a file whose checksum and references fingerprint (cities, members, 
 suite, the quarantine share) match the published manifest is not read again; its files are
 hard-linked into the new version (no copy, same filesystem). New or changed files are
 ingested; files gone from `raw/` drop out. A run with a blocked or malformed file publishes
-nothing and the previous version stays.
+nothing and the previous version stays. Readers pick a version once (`current_store`) and read
+only the files its manifest lists.
 
 `ingest_trade` runs it all with a process pool; `flows/ingest.py` does the same with a
 Prefect task runner (threads, processes or Dask) through the `mapper` argument.
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import FileLock
 
 from tasks import load, stream
 from tasks.catalog import Catalog
@@ -48,26 +50,18 @@ from tasks.method import read_method
 from tasks.publish import KEEP_VERSIONS, write_parquet
 from tasks.quarantine import stack_quarantined
 from tasks.trade_file import DATASET, FileIngest, FileJob, References, combine, ingest_file
-from tasks.validation import EXPECTATIONS_DIR, raise_for_failures, results_table, validate
+from tasks.validation import (
+    EXPECTATIONS_DIR,
+    DataValidationError,
+    raise_for_failures,
+    results_table,
+    validate,
+)
 
 INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
 _MONTH_FILE = r"{year}-(0[1-9]|1[0-2])\.(csv|csv\.gz|parquet)"
 
 Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
-
-
-class IngestError(Exception):
-    """Files that stop the ingest: malformed, table-level failures, or too many bad rows."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        count = len(problems)
-        super().__init__(
-            f"{count} trade file{'' if count == 1 else 's'} stopped the ingest:\n" + "\n".join(problems)
-        )
-
-    def __reduce__(self) -> tuple[type[IngestError], tuple[list[str]]]:
-        return (type(self), (self.problems,))
 
 
 @dataclass
@@ -147,8 +141,15 @@ def ingest_trade(
     force: bool = False,
     mapper: Mapper | None = None,
     block_bytes: int = stream.BLOCK_BYTES,
+    lock_timeout_s: float = 3600,
 ) -> IngestReport:
-    """Ingest new and changed trade files and publish the store's next version; see the module."""
+    """Ingest new and changed trade files of `years` (all when None) and publish the store's next
+    version; files of other years stay as they are. Nothing to do: nothing is written.
+
+    Raises `LoadError` for the first malformed file and `DataValidationError` for files that
+    fail table-level checks or have too many bad rows; the published store is then unchanged.
+    One run at a time per warehouse (a file lock), so that editions scored in parallel can share it.
+    """
     started = time.perf_counter()
     catalog = Catalog(
         raw=Path(raw_dir),
@@ -156,35 +157,61 @@ def ingest_trade(
         **({"config": Path(config_dir)} if config_dir else {}),
     )
     max_share = read_method(catalog.method).quality.quarantine_max_share
-    jobs = trade_jobs(catalog, years)
-    references = read_references(catalog, {int(j.key[:4]) for j in jobs}, max_share)
-    previous = published(catalog)
-    old = previous["files"] if previous else {}
-    todo = [j for j in jobs if force or _stale(old.get(j.key), j, references)]
+    lock = catalog.warehouse / ".locks" / "trade.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock, timeout=lock_timeout_s):
+        jobs = trade_jobs(catalog, years)
+        references = read_references(catalog, {int(j.key[:4]) for j in jobs}, max_share)
+        previous = published(catalog)
+        old: dict[str, dict] = previous["files"] if previous else {}
+        todo = [j for j in jobs if force or _stale(old.get(j.key), j, references)]
+        asked = {j.key for j in jobs}
+        other_years = {k: e for k, e in old.items() if years is not None and int(k[:4]) not in years}
+        kept = {j.key: old[j.key] for j in jobs if j not in todo} | other_years
+        dropped = sorted(set(old) - asked - set(other_years))
+        if todo or dropped or previous is None:
+            results = _publish(catalog, todo, kept, references, mapper or partial(pool_map, workers=workers),
+                               block_bytes)  # fmt: skip
+        else:
+            results = []
+    files = (published(catalog) or {"files": {}})["files"]
+    report = IngestReport(catalog.warehouse / "trade", [r.key for r in results], sorted(set(kept) & asked))
+    report.dropped = dropped
+    report.rows_in = sum(files[k]["rows_in"] for k in asked)
+    report.rows_clean = sum(files[k]["rows_clean"] for k in asked)
+    report.rows_quarantined = sum(files[k]["rows_quarantined"] for k in asked)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _publish(
+    catalog: Catalog,
+    todo: list[FileJob],
+    kept: dict[str, dict],
+    references: References,
+    mapper: Mapper,
+    block_bytes: int,
+) -> list[FileIngest]:
+    """Build the next version (reused files linked, the others ingested) and switch to it."""
     version = catalog.versions / "trade" / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     version.mkdir(parents=True)
     try:
-        kept = {j.key: old[j.key] for j in jobs if j not in todo}
         _link(current_store(catalog), version, kept.values())
         work = partial(ingest_file, references=references, version=version, block_bytes=block_bytes)
-        results = (mapper or partial(pool_map, workers=workers))(work, todo)
-        problems = [f"{r.label}: {r.error}" for r in results if r.error]
-        problems += [f"[{DATASET}] {f.describe()}" for r in results for f in r.blocking]
-        if problems:
-            raise IngestError(problems)
+        results = mapper(work, todo)
+        malformed = [r.error for r in results if r.error is not None]
+        if malformed:
+            raise malformed[0]
+        blocking = [f for r in results for f in r.blocking]
+        if blocking:
+            raise DataValidationError(blocking)
         entries = dict(kept) | {r.key: _write_file(version, r, references) for r in results}
-        manifest = _finish(version, catalog, {k: entries[k] for k in sorted(entries)}, references)
+        _finish(version, {k: entries[k] for k in sorted(entries)}, references)
         _switch(catalog, version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
-    report = IngestReport(catalog.warehouse / "trade", [r.key for r in results], sorted(kept))
-    report.dropped = sorted(set(old) - {j.key for j in jobs})
-    report.rows_in = sum(e["rows_in"] for e in manifest["files"].values())
-    report.rows_clean = sum(e["rows_clean"] for e in manifest["files"].values())
-    report.rows_quarantined = sum(e["rows_quarantined"] for e in manifest["files"].values())
-    report.seconds = time.perf_counter() - started
-    return report
+    return results
 
 
 def pool_map(
@@ -273,9 +300,7 @@ def _link(store: Path | None, version: Path, entries: Iterable[dict[str, Any]]) 
             os.link(store / relative, target)
 
 
-def _finish(
-    version: Path, catalog: Catalog, entries: dict[str, dict], references: References
-) -> dict[str, Any]:
+def _finish(version: Path, entries: dict[str, dict], references: References) -> dict[str, Any]:
     """The store-wide tables and the manifest, written last."""
     read = lambda kind: [pd.read_parquet(version / e[kind]) for e in entries.values()]  # noqa: E731
     aggregates = combine(read("aggregates"))

@@ -78,7 +78,7 @@ class FileIngest:
     results: pd.DataFrame = field(default_factory=lambda: results_table([]))
     quarantine: pd.DataFrame = field(default_factory=lambda: stack_quarantined([]))
     blocking: list[Failure] = field(default_factory=list)
-    error: str | None = None  # a malformed file (LoadError text)
+    error: load.LoadError | None = None  # a malformed file
     seconds: float = 0.0
 
     @property
@@ -117,7 +117,7 @@ def ingest_file(
             out.parts += write_parts(facts, version, job.key, number)
             aggregates.append(aggregate(facts))
     except load.LoadError as error:
-        out.error = str(error)
+        out.error = error
     if ledger.duplicates and out.ok:
         first_rows, aggregates = _drop_keys(version, out.parts, ledger)
         quarantined.append(_duplicate_rows(first_rows, spec))

@@ -1,0 +1,270 @@
+"""The trade ingest end to end on real files: clean facts, quarantine, incremental runs, atomicity."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tasks import load
+from tasks.catalog import PROJECT_ROOT
+from tasks.fx import to_cny
+from tasks.ingest import ingest_trade
+from tasks.load_errors import Kind
+from tasks.trade import city_year_totals
+from tasks.validation import DataValidationError
+from tests.conftest import tree_digest
+
+MONTHS = ("2018-01", "2018-02", "2018-03")
+
+
+@pytest.fixture()
+def raw(tmp_path: Path) -> Path:
+    """Reference tables and three months of the shipped sample's 2018 trade records."""
+    root = tmp_path / "raw"
+    shutil.copytree(PROJECT_ROOT / "raw" / "reference", root / "reference")
+    (root / "trade" / "2018").mkdir(parents=True)
+    for month in MONTHS:
+        shutil.copy(PROJECT_ROOT / "raw" / "trade" / "2018" / f"{month}.csv", root / "trade" / "2018")
+    return root
+
+
+def _records(raw: Path) -> pd.DataFrame:
+    files = sorted((raw / "trade" / "2018").glob("*.csv"))
+    frame = load.read_many(files, load.TRADE_RECORDS, {})
+    return frame.assign(year=frame["period"].str[:4].astype("int64"))
+
+
+def _rates(raw: Path) -> pd.DataFrame:
+    return load.read_csv(raw / "reference" / "fx_rates.csv", load.FX_RATES)
+
+
+def _replace_line(path: Path, line: int, cells: dict[int, str]) -> str:
+    lines = path.read_text().splitlines()
+    parts = lines[line - 1].split(",")
+    for at, value in cells.items():
+        parts[at] = value
+    lines[line - 1] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+    return lines[line - 1]
+
+
+def test_city_year_aggregates_equal_the_whole_year_computation(raw, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    report = ingest_trade(raw, warehouse, workers=2)
+    expected = city_year_totals(to_cny(_records(raw), _rates(raw)))
+    got = pd.read_parquet(warehouse / "trade" / "city_year.parquet")
+    merged = expected.merge(got, on=["city_code", "year"], suffixes=("", "_ours"), validate="one_to_one")
+    assert len(merged) == len(expected) == len(got) == 30
+    for column in ("exports_cny", "imports_cny"):
+        np.testing.assert_allclose(merged[f"{column}_ours"], merged[column], rtol=1e-12)
+    assert (merged["partner_countries_ours"] == merged["partner_countries"]).all()
+    assert report.rows_in == report.rows_clean == len(_records(raw))
+    assert report.ingested == [f"2018/{m}.csv" for m in MONTHS]
+
+
+def test_facts_are_hive_partitioned_and_read_back_by_duckdb_and_pyarrow(raw, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    ingest_trade(raw, warehouse, workers=1)
+    facts = warehouse / "trade" / "facts"
+    assert sorted(p.name for p in (facts / "year=2018").iterdir()) == ["month=01", "month=02", "month=03"]
+    rows = duckdb.sql(
+        f"select month, count(*), sum(value_cny) from read_parquet('{facts}/**/*.parquet', "
+        "hive_partitioning=true) group by month order by month"
+    ).fetchall()
+    records = to_cny(_records(raw), _rates(raw))
+    by_month = records.groupby(records["period"].str[5:7])["value_cny"].agg(["size", "sum"])
+    assert [r[1] for r in rows] == by_month["size"].tolist()
+    np.testing.assert_allclose([r[2] for r in rows], by_month["sum"], rtol=1e-12)
+    table = pq.read_table(facts)
+    assert table.num_rows == len(records)
+    assert {"year", "month", "value_cny", "source_file", "source_line"} <= set(table.column_names)
+
+
+def test_a_few_bad_rows_are_quarantined_and_the_rest_published(raw, tmp_path):
+    path = raw / "trade" / "2018" / "2018-02.csv"
+    _replace_line(path, 10, {5: "-5.00"})  # negative value
+    _replace_line(path, 20, {1: "XXX"})  # unknown city
+    warehouse = tmp_path / "warehouse"
+    report = ingest_trade(raw, warehouse, workers=1)
+    quarantine = pd.read_parquet(warehouse / "trade" / "quarantine.parquet")
+    assert sorted(zip(quarantine["file"], quarantine["line"], quarantine["column"], strict=True)) == [
+        ("raw/trade/2018/2018-02.csv", 10, "value"),
+        ("raw/trade/2018/2018-02.csv", 20, "reporter_city"),
+    ]
+    assert report.rows_quarantined == 2 and report.rows_clean == report.rows_in - 2
+    facts = pq.read_table(warehouse / "trade" / "facts").to_pandas()
+    lines = facts.loc[facts["source_file"] == "raw/trade/2018/2018-02.csv", "source_line"]
+    assert not {10, 20} & set(lines)
+    validation = pd.read_parquet(warehouse / "trade" / "validation.parquet")
+    failed = validation[~validation["success"]]
+    assert set(failed["file"]) == {"raw/trade/2018/2018-02.csv"}
+    assert failed["unexpected_count"].sum() == 2
+
+
+def test_too_many_bad_rows_publish_nothing_and_name_the_file(raw, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    ingest_trade(raw, warehouse, workers=1)
+    before = tree_digest(warehouse)
+    path = raw / "trade" / "2018" / "2018-03.csv"
+    for line in range(2, 60):
+        _replace_line(path, line, {5: "-1"})
+    with pytest.raises(DataValidationError) as error:
+        ingest_trade(raw, warehouse, workers=1)
+    assert "raw/trade/2018/2018-03.csv" in str(error.value) and "above the 0.100% allowed" in str(error.value)
+    assert tree_digest(warehouse) == before
+
+
+def test_a_malformed_file_stops_the_ingest_with_its_line_and_leaves_the_store(raw, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    ingest_trade(raw, warehouse, workers=1)
+    before = tree_digest(warehouse)
+    _replace_line(raw / "trade" / "2018" / "2018-01.csv", 500, {5: "12 345"})
+    with pytest.raises(load.LoadError) as error:
+        ingest_trade(raw, warehouse, workers=1)
+    assert (error.value.file, error.value.line, error.value.column) == (
+        "raw/trade/2018/2018-01.csv",
+        500,
+        "value",
+    )
+    assert error.value.kind == Kind.THOUSANDS_SEPARATOR
+    assert tree_digest(warehouse) == before
+
+
+def test_duplicate_keys_across_batches_quarantine_every_copy(raw, tmp_path):
+    path = raw / "trade" / "2018" / "2018-01.csv"
+    lines = path.read_text().splitlines()
+    copied = lines[3]
+    path.write_text("\n".join([*lines, copied]) + "\n")  # line 4 repeated at the end of the file
+    warehouse = tmp_path / "warehouse"
+    report = ingest_trade(raw, warehouse, workers=1, block_bytes=100_000)
+    quarantine = pd.read_parquet(warehouse / "trade" / "quarantine.parquet")
+    assert sorted(quarantine["line"]) == [4, len(lines) + 1]
+    assert set(quarantine["expectation"]) == {"expect_compound_columns_to_be_unique"}
+    assert report.rows_quarantined == 2
+    facts = pq.read_table(warehouse / "trade" / "facts").to_pandas()
+    january = facts[facts["source_file"] == "raw/trade/2018/2018-01.csv"]
+    assert len(january) == len(lines) - 1 - 1  # header and the first copy out, the second never in
+    assert 4 not in set(january["source_line"])
+
+
+def test_a_second_run_reuses_unchanged_files_and_matches_a_full_run(raw, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    ingest_trade(raw, warehouse, workers=1)
+    again = ingest_trade(raw, warehouse, workers=1)
+    assert again.ingested == [] and len(again.reused) == 3
+
+    _replace_line(raw / "trade" / "2018" / "2018-02.csv", 2, {5: "123456.78"})
+    shutil.copy(PROJECT_ROOT / "raw" / "trade" / "2018" / "2018-04.csv", raw / "trade" / "2018")
+    incremental = ingest_trade(raw, warehouse, workers=1)
+    assert incremental.ingested == ["2018/2018-02.csv", "2018/2018-04.csv"]
+    assert incremental.reused == ["2018/2018-01.csv", "2018/2018-03.csv"]
+
+    full = tmp_path / "full"
+    ingest_trade(raw, full, workers=1)
+    for name in ("city_year.parquet", "city_partner_month.parquet", "quarantine.parquet"):
+        assert (warehouse / "trade" / name).read_bytes() == (full / "trade" / name).read_bytes(), name
+
+    (raw / "trade" / "2018" / "2018-04.csv").unlink()
+    dropped = ingest_trade(raw, warehouse, workers=1)
+    assert dropped.dropped == ["2018/2018-04.csv"] and dropped.ingested == []
+    assert not list((warehouse / "trade" / "facts").rglob("2018_2018-04*"))
+
+
+def test_ingesting_one_year_keeps_the_others_and_a_no_op_writes_nothing(raw, tmp_path):
+    shutil.copytree(PROJECT_ROOT / "raw" / "trade" / "2017", raw / "trade" / "2017")
+    warehouse = tmp_path / "warehouse"
+    first = ingest_trade(raw, warehouse, workers=2)
+    assert len(first.ingested) == 15
+    _replace_line(raw / "trade" / "2018" / "2018-01.csv", 2, {5: "1.00"})
+    before = tree_digest(warehouse)
+    only_2017 = ingest_trade(raw, warehouse, years=[2017], workers=1)
+    assert only_2017.ingested == [] and len(only_2017.reused) == 12
+    assert tree_digest(warehouse) == before  # nothing to do: no new version
+    years = pd.read_parquet(warehouse / "trade" / "city_year.parquet")["year"]
+    assert set(years) == {2017, 2018}
+    only_2018 = ingest_trade(raw, warehouse, years=[2018], workers=1)
+    assert only_2018.ingested == ["2018/2018-01.csv"]
+    assert set(pd.read_parquet(warehouse / "trade" / "city_year.parquet")["year"]) == {2017, 2018}
+
+
+def test_changed_reference_rates_re_ingest_every_file(raw, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    ingest_trade(raw, warehouse, workers=1)
+    rates = raw / "reference" / "fx_rates.csv"
+    text = rates.read_text()
+    assert "2018,USD,6.617\n" in text
+    rates.write_text(text.replace("2018,USD,6.617\n", "2018,USD,6.7\n"))
+    report = ingest_trade(raw, warehouse, workers=1)
+    assert len(report.ingested) == 3 and report.reused == []
+
+
+def test_two_files_for_one_month_are_refused(raw, tmp_path):
+    source = raw / "trade" / "2018" / "2018-01.csv"
+    (raw / "trade" / "2018" / "2018-01.csv.gz").write_bytes(__import__("gzip").compress(source.read_bytes()))
+    with pytest.raises(load.LoadError, match="2018-01 in two formats"):
+        ingest_trade(raw, tmp_path / "warehouse", workers=1)
+
+
+def _months(raw: Path, folder: Path, files: int) -> Path:
+    """`files` monthly copies of January (same size each) with the reference tables."""
+    shutil.copytree(raw / "reference", folder / "reference")
+    (folder / "trade" / "2018").mkdir(parents=True)
+    source = (raw / "trade" / "2018" / "2018-01.csv").read_text()
+    for month in range(1, files + 1):
+        text = source.replace("2018-01,", f"2018-{month:02d},")
+        (folder / "trade" / "2018" / f"2018-{month:02d}.csv").write_text(text)
+    return folder
+
+
+def test_memory_stays_bounded_by_the_file_not_the_number_of_files(raw, tmp_path):
+    """tracemalloc sees numpy/pandas buffers: ingesting 4 files peaks like ingesting 1."""
+    import tracemalloc
+
+    import pyarrow as pa
+
+    ingest_trade(_months(raw, tmp_path / "warm", 1), tmp_path / "wh-warm", workers=1)  # imports, caches
+
+    def peak(files: int) -> tuple[int, int]:
+        folder = _months(raw, tmp_path / f"raw{files}", files)
+        arrow_before = pa.total_allocated_bytes()
+        tracemalloc.start()
+        ingest_trade(folder, tmp_path / f"wh{files}", workers=1)
+        python_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return python_peak, pa.total_allocated_bytes() - arrow_before
+
+    one, arrow_one = peak(1)
+    four, arrow_four = peak(4)
+    assert four < one * 1.5, (one, four)
+    assert arrow_four < max(arrow_one, 0) + (8 << 20)  # nothing accumulates in Arrow's pool
+
+
+def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypatch):
+    """Count the reader's batches alive at once while one file streams in ~12 batches."""
+    import weakref
+
+    from tasks import stream
+
+    alive: set[int] = set()
+    most = batches = 0
+    read = stream.read_batches
+
+    def counted(*args, **kwargs):
+        nonlocal most, batches
+        for number, batch in enumerate(read(*args, **kwargs)):
+            batches += 1
+            alive.add(number)
+            weakref.finalize(batch, alive.discard, number)
+            most = max(most, len(alive))
+            yield batch
+
+    monkeypatch.setattr(stream, "read_batches", counted)
+    folder = _months(raw, tmp_path / "raw1", 1)
+    ingest_trade(folder, tmp_path / "warehouse", workers=1, block_bytes=50_000)
+    assert batches >= 10 and len(alive) == 0 and 1 <= most <= 2, (batches, most)
