@@ -79,6 +79,51 @@ def run(
 
 
 @app.command()
+def ingest(
+    year: Annotated[
+        list[int] | None, typer.Option("--year", "-y", help="Data year to ingest (repeatable; default: all).")
+    ] = None,
+    runner: Annotated[
+        str, typer.Option(help="Where the per-file work runs: local (process pool) or dask.")
+    ] = "local",
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (local pool, or the local Dask cluster).")
+    ] = 2,
+    dask_address: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (--runner dask).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Re-ingest every file, changed or not.")] = False,
+    raw: RawDir = None,
+    warehouse: WarehouseDir = None,
+    config: ConfigDir = None,
+) -> None:
+    """Validate raw trade files into clean Parquet facts (warehouse/trade), new or changed files only."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.ingest import RUNNERS, shared_api, with_runner
+    if runner not in RUNNERS:
+        _fail(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}", None)
+    if dask_address and runner != "dask":
+        _fail("--dask-address needs --runner dask", None)
+    _quiet_data_errors()
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), shared_api():
+        flow = with_runner(runner, workers, dask_address)  # type: ignore[arg-type]
+        state = flow(
+            year or None, path_text(raw), path_text(warehouse), path_text(config), force, return_state=True
+        )
+        wait_for_task_records([str(state.state_details.flow_run_id)], always=True)
+        try:
+            summary = state.result()
+        except DATA_ERRORS as exc:
+            _fail("the trade store was not updated: the raw files have problems", exc)
+    console.print(
+        f"[green]Trade store updated[/]: {len(summary['ingested'])} file(s) ingested, "
+        f"{len(summary['reused'])} reused, {summary['rows_in']:,} rows in, "
+        f"{summary['rows_quarantined']:,} quarantined ({summary['store']})"
+    )
+
+
+@app.command()
 def validate(
     edition: Edition = 2018,
     raw: RawDir = None,
