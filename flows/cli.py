@@ -101,6 +101,7 @@ def ingest(
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.ingest import RUNNERS, shared_api, with_runner
+
     if runner not in RUNNERS:
         _fail(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}", None)
     if dask_address and runner != "dask":
@@ -139,9 +140,9 @@ def validate(
         outcomes = checked.outcomes
         blocking = [f for t in checked.triages for f in t.blocking]
         if not blocking:
-            trade_facts, city_trade = steps.derive_trade(checked.inputs)
+            city_trade = steps.derive_trade(checked.inputs)
             values = steps.indicator_table(checked.inputs, city_trade)
-            outcomes = outcomes + steps.check_derived(checked.inputs, trade_facts, values)
+            outcomes = outcomes + steps.check_derived(checked.inputs, values)
     except DATA_ERRORS as exc:
         _fail(f"edition {edition}: the inputs cannot be read", exc)
     view = Table(title=f"Validation of edition {edition}'s inputs")

@@ -10,6 +10,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from tasks.catalog import PROJECT_ROOT, Catalog
 from tasks.compare import changes
 from tasks.edition import EditionBusyError, MissingInputError
 from tasks.framework import Framework, FrameworkError
+from tasks.ingest import BlockedFilesError
 from tasks.load import LoadError
 from tasks.method import MethodError
 from tasks.publish import stage, switch
 from tasks.results import top_mean, top_table
+from tasks.trade_store import write_facts
 from tasks.validation import DataValidationError, raise_for_failures, results_table
 
 DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
@@ -55,11 +58,15 @@ def _step(fn, name: str, timeout_s: float, **options: Any):
     return task(fn, name=name, cache_policy=NO_CACHE, timeout_seconds=timeout_s, **options)
 
 
+ingest_trade = _step(
+    steps.ingest_trade, "ingest-trade", 3600, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient
+)
 load_inputs = _step(
     steps.load_inputs, "load-inputs", 300, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient
 )
 validate_inputs = _step(steps.validate_inputs, "validate-inputs", 600)
 record_validation = _step(steps.record_validation, "record-validation", 300)
+record_blocked_trade = _step(steps.record_blocked_trade, "record-validation", 300)
 derive_trade = _step(steps.derive_trade, "derive-trade-facts", 300)
 indicator_table = _step(steps.indicator_table, "assemble-indicator-values", 120)
 check_derived = _step(steps.check_derived, "check-derived", 300)
@@ -100,8 +107,19 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
     started = datetime.now(UTC)
     timings: dict[str, float] = {}
 
+    with _timed(timings, "ingest_trade"):
+        try:
+            ingested = ingest_trade(catalog, edition)
+        except BlockedFilesError as exc:  # the run's report shows the refused files' checks
+            reports = record_blocked_trade(catalog, run_id, edition, exc)
+            exc.reports = {name: str(catalog.warehouse / path) for name, path in reports.items()}
+            raise
+    if ingested is not None:
+        get_run_logger().info(
+            "trade store: %d file(s) ingested, %d unchanged", len(ingested.ingested), len(ingested.reused)
+        )
     with _timed(timings, "load"):
-        inputs = load_inputs(catalog, edition)
+        inputs = load_inputs(catalog, edition, ingest=False)
     with _timed(timings, "validate"):
         checked = validate_inputs(inputs)
     with _timed(timings, "record_validation"):
@@ -114,11 +132,11 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
         raise
     inputs, outcomes = checked.inputs, checked.outcomes
     with _timed(timings, "derive_trade"):
-        trade_facts, city_trade = derive_trade(inputs)
+        city_trade = derive_trade(inputs)
     with _timed(timings, "indicator_values"):
         values = indicator_table(inputs, city_trade)
     with _timed(timings, "check_derived"):
-        derived = check_derived(inputs, trade_facts, values)
+        derived = check_derived(inputs, values)
         raise_for_failures(derived)  # their rules are warnings; a critical one is a broken table
         outcomes = outcomes + derived
     with _timed(timings, "score"):
@@ -128,7 +146,7 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
 
     names = inputs.cities.set_index("city_code")["name_en"]
     datasets = {
-        "trade_facts": trade_facts.assign(edition=edition),
+        "trade_facts": partial(write_facts, inputs.trade, edition),  # streamed from the trade store
         "city_trade": city_trade.assign(city_name=lambda d: d["city_code"].map(names)),
         "indicator_values": values.assign(edition=edition),
         "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
@@ -161,7 +179,7 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
         "expectations": manifest_facts.checksums(
             catalog.expectations.glob("*.json"), catalog.expectations.parent
         ),
-        "row_counts": {"inputs": inputs.row_counts(), "outputs": {k: len(v) for k, v in datasets.items()}},
+        "row_counts": {"inputs": inputs.row_counts(), "outputs": _row_counts(version, datasets)},
         "validation": {
             "success": all(o.success for o in outcomes),
             "expectations": sum(len(o.results) for o in outcomes),
@@ -223,6 +241,17 @@ def _artifacts(
             for r in moved.head(20).itertuples()
         ]
     create_markdown_artifact(key=f"edition-{edition}-summary", markdown="\n".join(lines))
+
+
+def _row_counts(version: Path, datasets: dict[str, Any]) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    return {
+        name: len(data)
+        if isinstance(data, pd.DataFrame)
+        else pq.ParquetFile(version / f"{name}.parquet").metadata.num_rows
+        for name, data in datasets.items()
+    }
 
 
 def make_catalog(raw_dir: str | None, warehouse_dir: str | None, config_dir: str | None) -> Catalog:

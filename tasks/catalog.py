@@ -45,8 +45,11 @@ class Catalog:
         return self.raw / "reference" / "national_trade.csv"
 
     def trade_files(self, year: int) -> list[Path]:
-        """The monthly customs files of one data year, in month order."""
-        return sorted((self.raw / "trade" / str(year)).glob(f"{year}-*.csv"))
+        """The monthly customs files of one data year (.csv, .csv.gz or .parquet), in month order."""
+        suffixes = (".csv", ".csv.gz", ".parquet")
+        return sorted(
+            p for p in (self.raw / "trade" / str(year)).glob(f"{year}-*") if p.name.endswith(suffixes)
+        )
 
     def indicator_files(self) -> list[Path]:
         return sorted((self.raw / "indicators").glob("*.csv"))

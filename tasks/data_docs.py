@@ -16,12 +16,17 @@ from typing import Any
 KEEP_RUNS = 5
 
 
-def build(results: Iterable[tuple[dict, Any]], folder: Path, run_id: str, batch: str) -> Path:
-    """Render `(suite spec, ExpectationSuiteValidationResult)` pairs as a Data Docs site in `folder`.
+def build(results: Iterable[tuple[Any, ...]], folder: Path, run_id: str, batch: str) -> Path:
+    """Render `(suite spec, ExpectationSuiteValidationResult[, batch name])` as a Data Docs site.
 
-    `batch` names what was validated (e.g. "edition-2018"). Returns the site's index.html.
+    `batch` names what was validated (e.g. "edition-2018") unless an item names its own (one
+    page per trade file batch). A result may be GX's object or its JSON dict (as the trade
+    store keeps them). Returns the site's index.html.
     """
     import great_expectations as gx
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResultSchema,
+    )
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -36,13 +41,17 @@ def build(results: Iterable[tuple[dict, Any]], folder: Path, run_id: str, batch:
     }
     context.add_data_docs_site(site_name="coopindex", site_config=site)
     run = RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
-    for spec, result in results:
-        suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"])
-        context.suites.add(suite)
+    added = set()
+    for spec, result, *name in results:
+        if isinstance(result, dict):
+            result = ExpectationSuiteValidationResultSchema().load(result)
+        if spec["name"] not in added:
+            context.suites.add(gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"]))
+            added.add(spec["name"])
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=spec["name"]),
             run_id=run,
-            batch_identifier=batch,
+            batch_identifier=name[0] if name else batch,
         )
         context.validation_results_store.store_validation_results(result, key)
     context.build_data_docs(site_names=["coopindex"])

@@ -1,10 +1,12 @@
 """The steps of one edition as plain functions: read inputs, check them, derive, score.
 
 An edition scores data year N. It reads the reference tables, the framework and method, the
-indicator values up to year N (earlier years feed the panel imputations) and the trade
-records of the years its trade indicators need (N, N-1 for growth, N-lag for the import
-base). `flows/edition.py` runs these steps as Prefect tasks; tests and benchmarks can call
-them directly.
+indicator values up to year N (earlier years feed the panel imputations) and the trade of the
+years its trade indicators need (N, N-1 for growth, N-lag for the import base). Trade records
+are never loaded: `ingest_trade` brings the clean trade store up to date (new or changed files
+only, in bounded memory, `tasks.ingest`), and the edition reads its aggregates, checks and
+quarantined rows (`tasks.trade_store`). `flows/edition.py` runs these steps as Prefect tasks;
+tests and benchmarks can call them directly.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from tasks import data_docs, load
 from tasks.analysis import analyse
 from tasks.catalog import Catalog
 from tasks.framework import Framework
-from tasks.fx import fx_keys, to_cny
+from tasks.fx import fx_keys
 from tasks.index import IndexStages, compute_index, wide_values
+from tasks.ingest import BlockedFilesError, IngestReport, InvalidReferencesError, city_year
+from tasks.ingest import ingest_trade as ingest_store
 from tasks.membership import member_keys
 from tasks.method import Method, read_method
 from tasks.publish import write_parquet
 from tasks.quarantine import Triage, quarantine_table, raise_for_blocking, triage
 from tasks.trade import city_trade, trade_indicators
-from tasks.validation import SuiteOutcome, load_suite, results_table, validate
+from tasks.trade_file import DATASET as TRADE_DATASET
+from tasks.trade_store import TradeView, batch_name, view
+from tasks.validation import MAX_EXAMPLES, Failure, SuiteOutcome, load_suite, results_table, validate
 
 
 class EditionBusyError(RuntimeError):
@@ -49,7 +55,7 @@ class Inputs:
     members: pd.DataFrame
     fx_rates: pd.DataFrame
     national_trade: pd.DataFrame
-    trade_records: pd.DataFrame
+    trade: TradeView
     indicator_values: pd.DataFrame
     files: list[Path] = field(default_factory=list)
 
@@ -63,9 +69,8 @@ class Inputs:
         return trade_years(self.edition, self.method)
 
     def row_counts(self) -> dict[str, int]:
-        names = ("framework_table", "cities", "members", "fx_rates", "national_trade",
-                 "trade_records", "indicator_values")  # fmt: skip
-        return {name: len(getattr(self, name)) for name in names}
+        names = ("framework_table", "cities", "members", "fx_rates", "national_trade", "indicator_values")
+        return {name: len(getattr(self, name)) for name in names} | {"trade_records": self.trade.rows}
 
 
 def trade_years(edition: int, method: Method) -> list[int]:
@@ -73,32 +78,45 @@ def trade_years(edition: int, method: Method) -> list[int]:
     return sorted({edition, edition - 1, edition - method.trade.import_base_lag})
 
 
-def load_inputs(catalog: Catalog, edition: int) -> Inputs:
-    """Read every input of `edition`; trade years before the first on file are simply absent."""
+def ingest_trade(catalog: Catalog, edition: int) -> IngestReport | None:
+    """Bring the trade store up to date for the edition's trade years (new or changed files only).
+
+    One file at a time in this process: the monthly refresh (`coopindex ingest`, or its
+    deployment) is where many files run in parallel; an edition usually finds nothing to do.
+    None when a reference table fails its checks: `validate_inputs` reports that, and blocks.
+    """
     method = read_method(_required(catalog.method))
-    label = {p: catalog.relative(p) for p in _all_inputs(catalog, edition, method)}
-    indicators_folder = catalog.raw / "indicators"
-    load.check_folder(indicators_folder, catalog.relative(indicators_folder))
-    for year in trade_years(edition, method):
-        folder = catalog.raw / "trade" / str(year)
-        load.check_folder(folder, catalog.relative(folder), pattern=rf"{year}-(0[1-9]|1[0-2])\.csv")
-
-    def read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
-        return load.read_csv(_required(path), columns, label.get(path))
-
-    trade_files = [f for year in trade_years(edition, method) for f in catalog.trade_files(year)]
     if not catalog.trade_files(edition):
         raise MissingInputError(
             f"no trade records for {edition}: expected "
             f"{catalog.relative(catalog.raw)}/trade/{edition}/{edition}-MM.csv"
         )
+    years = [y for y in trade_years(edition, method) if catalog.trade_files(y)]
+    try:
+        return ingest_store(catalog.raw, catalog.warehouse, years, workers=1, config_dir=catalog.config)
+    except InvalidReferencesError:
+        return None
+
+
+def load_inputs(catalog: Catalog, edition: int, ingest: bool = True) -> Inputs:
+    """Read every input of `edition`; trade years before the first on file are simply absent.
+
+    The trade comes from the store, brought up to date first unless `ingest` is False (the flow
+    runs `ingest_trade` as its own step).
+    """
+    method = read_method(_required(catalog.method))
+    label = {p: catalog.relative(p) for p in _all_inputs(catalog, edition, method)}
+    indicators_folder = catalog.raw / "indicators"
+    load.check_folder(indicators_folder, catalog.relative(indicators_folder))
+
+    def read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+        return load.read_csv(_required(path), columns, label.get(path))
+
+    if ingest:
+        ingest_trade(catalog, edition)
     indicator_files = catalog.indicator_files()
     if not indicator_files:
         raise MissingInputError(f"no indicator files in {catalog.relative(catalog.raw)}/indicators/")
-    records = load.read_many(trade_files, load.TRADE_RECORDS, label)
-    records["year"] = pd.to_numeric(records["period"].str[:4], errors="coerce").fillna(-1).astype("int64")
-    records["member_key"] = records["year"].astype("str") + ":" + records["partner"]
-    records["fx_key"] = records["year"].astype("str") + ":" + records["currency"]
     indicators = load.read_many(indicator_files, load.INDICATOR_VALUES, label)
     return Inputs(
         edition=edition,
@@ -113,14 +131,15 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
         members=read(catalog.ceec_members, load.CEEC_MEMBERS),
         fx_rates=read(catalog.fx_rates, load.FX_RATES),
         national_trade=read(catalog.national_trade, load.NATIONAL_TRADE),
-        trade_records=records,
+        trade=view(catalog, trade_years(edition, method)),
         indicator_values=indicators[indicators["year"] <= edition].reset_index(drop=True),
         files=sorted(label),
     )
 
 
 # Reference tables are small and everything depends on them: any bad row stops the edition.
-ROW_DATASETS = {"trade_records": "trade_records", "indicator_values": "indicator_values"}
+# (Trade records are triaged file by file by the ingest, `tasks.trade_file`.)
+ROW_DATASETS = {"indicator_values": "indicator_values"}
 
 
 @dataclass
@@ -142,33 +161,95 @@ class Checked:
 def validate_inputs(inputs: Inputs) -> Checked:
     """Run every input's GX suite and triage the rows: quarantine a few, block on more.
 
-    Rows of the trade records and indicator values that fail row-level critical checks are
-    set aside when they are at most `quality.quarantine_max_share` of their file; the rest
-    proceed. Any other critical failure blocks (see `Checked.raise_if_blocked`).
+    Rows of the indicator values that fail row-level critical checks are set aside when they
+    are at most `quality.quarantine_max_share` of their file; the rest proceed. Any other
+    critical failure blocks (see `Checked.raise_if_blocked`). The trade records were checked
+    and triaged the same way by the ingest: their outcome and quarantined rows are added here.
     """
     outcomes = run_suites(inputs)
     share = inputs.method.quality.quarantine_max_share
     frames = _frames(inputs)
     triages = [triage(frames[o.dataset], o, share if o.dataset in ROW_DATASETS else 0.0) for o in outcomes]
     clean = {ROW_DATASETS[t.dataset]: t.clean for t in triages if t.dataset in ROW_DATASETS}
-    return Checked(dataclasses.replace(inputs, **clean), outcomes, triages)
+    trade_outcome, trade_triage = trade_checks(inputs.trade)
+    return Checked(dataclasses.replace(inputs, **clean), [*outcomes, trade_outcome], [*triages, trade_triage])
+
+
+def trade_checks(trade: TradeView) -> tuple[SuiteOutcome, Triage]:
+    """The ingest's checks of the edition's trade files as one outcome (counts summed over the
+    files), and their quarantined rows as a triage (the rows are already out of the store)."""
+    results = trade.results.drop(columns="file")
+    keys = ["dataset", "expectation", "column", "severity", "expected"]
+    merged = results.groupby(keys, sort=False, as_index=False, dropna=False).agg(
+        success=("success", "all"),
+        unexpected_count=("unexpected_count", "sum"),
+        observed=("observed", "first"),
+        examples=("examples", lambda s: "; ".join(e for e in s if e)),
+    )[list(results.columns)]
+    quarantine = trade.quarantine
+    failures = []
+    for row in merged[~merged["success"]].itertuples():
+        rows = quarantine[quarantine["expectation"] == row.expectation].head(MAX_EXAMPLES)
+        failures.append(
+            Failure(
+                dataset=TRADE_DATASET,
+                expectation=row.expectation,
+                column=row.column,
+                severity=row.severity,
+                unexpected_count=int(row.unexpected_count),
+                examples=[(r.file, int(r.line), r.value) for r in rows.itertuples()],
+                expected=row.expected,
+                observed=row.observed,
+                row_level=True,
+            )
+        )
+    outcome = SuiteOutcome(TRADE_DATASET, True, trade.rows, merged.to_dict("records"), failures)
+    removed = int(quarantine[["file", "line"]].drop_duplicates().shape[0])
+    return outcome, Triage(TRADE_DATASET, pd.DataFrame(), quarantine, removed=removed)
 
 
 def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[str, str]:
     """Data Docs and quarantined rows of this run under `warehouse/runs/<run_id>/`, even when
     the edition is blocked: those are the runs whose reports a data steward needs."""
-    folder = catalog.run_dir(run_id)
     specs = {name: load_suite(name, catalog.expectations) for name in {o.dataset for o in checked.outcomes}}
     pairs = [(specs[o.dataset], o.gx_result) for o in checked.outcomes if o.gx_result is not None]
-    docs = data_docs.build(pairs, folder / "data_docs", run_id, f"edition-{checked.inputs.edition}")
+    trade = [(specs[TRADE_DATASET], result, name) for name, result in checked.inputs.trade.gx_results]
+    return write_report(
+        catalog, run_id, f"edition-{checked.inputs.edition}", [*pairs, *trade],
+        results_table(checked.outcomes), checked.quarantine,
+    )  # fmt: skip
+
+
+def record_blocked_trade(
+    catalog: Catalog, run_id: str, edition: int, error: BlockedFilesError
+) -> dict[str, str]:
+    """The report of a run stopped by trade files the ingest refused: their checks, their bad
+    rows and Data Docs, in `warehouse/runs/<run_id>/` as for any validation."""
+    spec = load_suite(TRADE_DATASET, catalog.expectations)
+    pairs = [(spec, r, batch_name(f.label, i)) for f in error.files for i, r in enumerate(f.gx_results)]
+    results = pd.concat([f.results for f in error.files], ignore_index=True)
+    quarantine = pd.concat([f.quarantine for f in error.files], ignore_index=True)
+    return write_report(catalog, run_id, f"edition-{edition}", pairs, results, quarantine)
+
+
+def write_report(
+    catalog: Catalog,
+    run_id: str,
+    batch: str,
+    gx_results: list[tuple],
+    results: pd.DataFrame,
+    quarantine: pd.DataFrame,
+) -> dict[str, str]:
+    """Data Docs, every check's outcome and the quarantined rows of one run, under runs/<run_id>/."""
+    folder = catalog.run_dir(run_id)
+    docs = data_docs.build(gx_results, folder / "data_docs", run_id, batch)
     paths = {"data_docs": catalog.relative_to_warehouse(docs)}
     # Every check's outcome with the run id (the published edition's copy has none, so that
     # reruns stay byte-identical).
-    results = folder / "validation.parquet"
-    write_parquet(results_table(checked.outcomes).assign(run_id=run_id), results.with_suffix(".tmp"))
-    results.with_suffix(".tmp").replace(results)
-    paths["validation"] = catalog.relative_to_warehouse(results)
-    quarantine = checked.quarantine
+    target = folder / "validation.parquet"
+    write_parquet(results.assign(run_id=run_id), target.with_suffix(".tmp"))
+    target.with_suffix(".tmp").replace(target)
+    paths["validation"] = catalog.relative_to_warehouse(target)
     if len(quarantine):
         target = folder / "quarantine.parquet"
         write_parquet(quarantine, target.with_suffix(".tmp"))
@@ -185,7 +266,7 @@ def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
         "member_keys": member_keys(inputs.members, inputs.trade_years),
         "fx_keys": fx_keys(inputs.fx_rates),
         "known_indicators": framework.by_origin("indicators"),
-    }
+    }  # (the trade records' suite runs in the ingest, file by file)
     return [validate(frame, dataset, parameters) for dataset, frame in _frames(inputs).items()]
 
 
@@ -197,35 +278,29 @@ def _frames(inputs: Inputs) -> dict[str, pd.DataFrame]:
         "ceec_members": inputs.members,
         "fx_rates": inputs.fx_rates,
         "national_trade": inputs.national_trade,
-        "trade_records": inputs.trade_records,
         "indicator_values": inputs.indicator_values,
     }
 
 
-def derive_trade(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Clean trade facts of the edition year in CNY, and each city's trade figures."""
+def derive_trade(inputs: Inputs) -> pd.DataFrame:
+    """Each city's trade figures for the edition, from the store's per-file aggregates."""
     national = inputs.national_trade
     if inputs.edition not in set(national["year"]):
         file = national["source_file"].iloc[0] if len(national) else "raw/reference/national_trade.csv"
         raise MissingInputError(
             f"{file}: no national trade for {inputs.edition}, the denominator of city shares"
         )
-    records = to_cny(inputs.trade_records, inputs.fx_rates)
-    facts = city_trade(
-        records,
+    return city_trade(
+        city_year(inputs.trade.aggregates),
         inputs.national_trade,
         inputs.cities["city_code"].tolist(),
         inputs.edition,
         inputs.method.trade.import_base_lag,
+        years_on_file=set(inputs.trade.years),
     )
-    columns = ["period", "year", "reporter_city", "partner", "flow", "hs2", "value", "currency",
-               "cny_per_unit", "value_cny", "source_file", "source_line"]  # fmt: skip
-    this_year = records.loc[records["year"] == inputs.edition, columns]
-    this_year = this_year.sort_values(["period", "reporter_city", "partner", "flow", "hs2"])
-    return this_year.reset_index(drop=True), facts
 
 
-def check_derived(inputs: Inputs, records_cny: pd.DataFrame, values: pd.DataFrame) -> list[SuiteOutcome]:
+def check_derived(inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
     """Cross-dataset checks that need derived figures; their failures are warnings.
 
     Reconciliation: the cities' trade, summed from the records, against the national total of
@@ -233,7 +308,7 @@ def check_derived(inputs: Inputs, records_cny: pd.DataFrame, values: pd.DataFram
     of indicator values against the screening threshold (a city below it is not scored).
     """
     national = inputs.national_trade.set_index(["year", "flow"])
-    cities = records_cny.groupby(["year", "flow"])["value_cny"].sum().rename("cities_cny")
+    cities = inputs.trade.aggregates.groupby(["year", "flow"])["value_cny"].sum().rename("cities_cny")
     reconciliation = national.join(cities, how="inner").reset_index()
     reconciliation = reconciliation.rename(columns={"value_cny": "national_cny"})
     reconciliation["cities_share"] = reconciliation["cities_cny"] / reconciliation["national_cny"]

@@ -53,15 +53,33 @@ from tasks.trade_file import DATASET, FileIngest, FileJob, References, combine, 
 from tasks.validation import (
     EXPECTATIONS_DIR,
     DataValidationError,
+    Failure,
     raise_for_failures,
     results_table,
     validate,
 )
 
+PRUNE_AFTER_S = 3600
 INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
 _MONTH_FILE = r"{year}-(0[1-9]|1[0-2])\.(csv|csv\.gz|parquet)"
 
 Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
+
+
+class InvalidReferencesError(DataValidationError):
+    """Cities, members or FX rates fail their own checks: no trade file can be checked against them."""
+
+
+class BlockedFilesError(DataValidationError):
+    """Trade files that failed table-level checks or have too many bad rows; `files` holds
+    their checks and rows for the run's report (nothing of them reaches the store)."""
+
+    def __init__(self, failures: Iterable[Failure], files: Sequence[FileIngest] = ()):
+        super().__init__(failures)
+        self.files = list(files)
+
+    def __reduce__(self) -> tuple[type[BlockedFilesError], tuple[list[Failure], list[FileIngest]]]:
+        return (type(self), (self.failures, self.files))
 
 
 @dataclass
@@ -113,7 +131,10 @@ def read_references(catalog: Catalog, years: Iterable[int], max_share: float) ->
     frames = {
         name: load.read_csv(path, contracts[name], catalog.relative(path)) for name, path in paths.items()
     }
-    raise_for_failures(validate(frame, name) for name, frame in frames.items())
+    try:
+        raise_for_failures(validate(frame, name) for name, frame in frames.items())
+    except DataValidationError as error:
+        raise InvalidReferencesError(error.failures) from None
     fx = frames["fx_rates"]
     rates = {
         f"{y}:{c}": float(r) for y, c, r in zip(fx["year"], fx["currency"], fx["cny_per_unit"], strict=True)
@@ -204,7 +225,7 @@ def _publish(
             raise malformed[0]
         blocking = [f for r in results for f in r.blocking]
         if blocking:
-            raise DataValidationError(blocking)
+            raise BlockedFilesError(blocking, [r for r in results if r.blocking])
         entries = dict(kept) | {r.key: _write_file(version, r, references) for r in results}
         _finish(version, {k: entries[k] for k in sorted(entries)}, references)
         _switch(catalog, version)
@@ -268,6 +289,7 @@ def _write_file(version: Path, result: FileIngest, references: References) -> di
         "aggregates": f"aggregates/{name}.parquet",
         "validation": f"quality/{name}.validation.parquet",
         "quarantine": f"quality/{name}.quarantine.parquet",
+        "gx_results": f"quality/{name}.gx.json",
     }
     frames = {
         "aggregates": result.aggregates,
@@ -276,7 +298,10 @@ def _write_file(version: Path, result: FileIngest, references: References) -> di
     }
     for kind, relative in files.items():
         (version / relative).parent.mkdir(parents=True, exist_ok=True)
-        write_parquet(frames[kind], version / relative)
+        if kind == "gx_results":
+            (version / relative).write_text(json.dumps(result.gx_results, default=str))
+        else:
+            write_parquet(frames[kind], version / relative)
     return {
         "source": result.label,
         "checksum": result.checksum,
@@ -294,7 +319,8 @@ def _link(store: Path | None, version: Path, entries: Iterable[dict[str, Any]]) 
     """Hard-link a reused file's outputs from the published version into the new one."""
     for entry in entries:
         assert store is not None
-        for relative in [*entry["parts"], entry["aggregates"], entry["validation"], entry["quarantine"]]:
+        outputs = [entry["aggregates"], entry["validation"], entry["quarantine"], entry["gx_results"]]
+        for relative in [*entry["parts"], *outputs]:
             target = version / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(store / relative, target)
@@ -330,9 +356,13 @@ def _switch(catalog: Catalog, version: Path) -> None:
     staging = link.with_name(f".trade.{version.name}")
     os.symlink(os.path.relpath(version, link.parent), staging)
     os.replace(staging, link)
+    # Keep the version before (rollback) and any younger than an hour: an edition may still be
+    # reading the facts of the version it pinned when it started.
     versions = sorted(version.parent.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    recent = time.time() - PRUNE_AFTER_S
     for old in [v for v in versions if v != version][KEEP_VERSIONS - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.stat().st_mtime < recent:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _start_methods() -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,22 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table.cast(schema), path, compression="zstd")
 
 
-def stage(catalog: Catalog, edition: int, run_id: str, datasets: Mapping[str, pd.DataFrame]) -> Path:
-    """Write every dataset into a new version folder that no reader sees yet."""
+Dataset = pd.DataFrame | Callable[[Path], Any]
+
+
+def stage(catalog: Catalog, edition: int, run_id: str, datasets: Mapping[str, Dataset]) -> Path:
+    """Write every dataset into a new version folder that no reader sees yet.
+
+    A dataset is a DataFrame, or a function that writes the Parquet file at the path it is
+    given: datasets too big for memory are streamed (the edition's trade facts)."""
     version = catalog.versions / str(edition) / run_id
     version.mkdir(parents=True, exist_ok=False)
     try:
-        for name, frame in datasets.items():
-            write_parquet(frame, version / f"{name}.parquet")
+        for name, data in datasets.items():
+            if isinstance(data, pd.DataFrame):
+                write_parquet(data, version / f"{name}.parquet")
+            else:
+                data(version / f"{name}.parquet")
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
@@ -68,7 +77,7 @@ def publish(
     catalog: Catalog,
     edition: int,
     run_id: str,
-    datasets: Mapping[str, pd.DataFrame],
+    datasets: Mapping[str, Dataset],
     manifest: Mapping[str, Any],
 ) -> Path:
     """Stage `datasets` as a new version, then switch the edition to it."""

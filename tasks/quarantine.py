@@ -109,10 +109,7 @@ def triage(frame: pd.DataFrame, outcome: SuiteOutcome, max_share: float) -> Tria
     failed_codes = codes[positions]
     for code in sorted(np.flatnonzero(over), key=lambda c: names[c]):
         count, total = int(bad_counts[code]), int(totals[code])
-        note = (
-            f"{count:,} of {total:,} rows ({_percent(count / total)}) of the file failed"
-            f" row-level checks, above the {_percent(max_share)} allowed"
-        )
+        note = over_share_note(count, total, max_share)
         mine = failed[failed_codes == code]
         blocking += _file_failures(outcome.dataset, mine, names[code], lines, note)
 
@@ -151,6 +148,14 @@ def raise_for_blocking(triages: Iterable[Triage]) -> None:
 def quarantine_table(triages: Iterable[Triage]) -> pd.DataFrame:
     """Every dataset's quarantined rows in one table with fixed columns and dtypes."""
     return _quarantine_frame([t.quarantined for t in triages])
+
+
+def over_share_note(count: int, total: int, max_share: float) -> str:
+    """Why a file blocks: its share of bad rows against the share allowed."""
+    return (
+        f"{count:,} of {total:,} rows ({_percent(count / total)}) of the file failed"
+        f" row-level checks, above the {_percent(max_share)} allowed"
+    )
 
 
 def stack_quarantined(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -39,21 +39,23 @@ def city_year_totals(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def city_trade(
-    records: pd.DataFrame,
+    totals: pd.DataFrame,
     national_trade: pd.DataFrame,
     city_codes: list[str],
     edition: int,
     import_base_lag: int,
+    years_on_file: set[int] | None = None,
 ) -> pd.DataFrame:
     """One row per city for `edition`: volume, growth, national share, imports vs base, partners.
 
-    Cities without records in a year traded nothing that year. Growth is missing when the
-    year before had no trade, the import ratio when the base year had no imports, and both
-    when the records do not reach back that far.
+    `totals` holds exports, imports and partners per city and year (`city_year_totals` of the
+    records, or the trade store's `city_year`); `years_on_file` the years with records (default:
+    the years in `totals`). Cities without records in a year traded nothing that year. Growth is
+    missing when the year before had no trade, the import ratio when the base year had no
+    imports, and both when the records do not reach back that far.
     """
     base_year = edition - import_base_lag
-    years_on_file = set(records["year"].unique())
-    totals = city_year_totals(records)
+    years_on_file = set(totals["year"].unique()) if years_on_file is None else set(years_on_file)
     grid = pd.MultiIndex.from_product(
         [city_codes, [edition, edition - 1, base_year]], names=["city_code", "year"]
     )

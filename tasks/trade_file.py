@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks import load, stream
-from tasks.quarantine import stack_quarantined, triage
+from tasks.distinct import validate_distinct
+from tasks.quarantine import over_share_note, stack_quarantined, triage
 from tasks.validation import Failure, SuiteOutcome, load_suite, results_table
 from tasks.validation import _expected_text as expected_text
 
@@ -78,6 +79,7 @@ class FileIngest:
     results: pd.DataFrame = field(default_factory=lambda: results_table([]))
     quarantine: pd.DataFrame = field(default_factory=lambda: stack_quarantined([]))
     blocking: list[Failure] = field(default_factory=list)
+    gx_results: list[dict] = field(default_factory=list)  # GX's result of each batch, as JSON (Data Docs)
     error: load.LoadError | None = None  # a malformed file
     seconds: float = 0.0
 
@@ -90,8 +92,6 @@ def ingest_file(
     job: FileJob, references: References, version: Path, block_bytes: int = stream.BLOCK_BYTES
 ) -> FileIngest:
     """Read, validate, quarantine, convert and write one raw file into the `version` folder."""
-    from tasks.validation import validate as validate_distinct  # TODO(lead): tasks.distinct
-
     started = time.perf_counter()
     out = FileIngest(job.key, job.label, job.checksum)
     spec = load_suite(DATASET)
@@ -122,6 +122,7 @@ def ingest_file(
         first_rows, aggregates = _drop_keys(version, out.parts, ledger)
         quarantined.append(_duplicate_rows(first_rows, spec))
     out.results = _file_results(outcomes, ledger.duplicates)
+    out.gx_results = [o.gx_result.to_json_dict() for o in outcomes if o.gx_result is not None]
     out.quarantine = stack_quarantined(quarantined)
     out.rows_quarantined = int(out.quarantine[["file", "line"]].drop_duplicates().shape[0])
     out.rows_clean = out.rows_in - out.rows_quarantined
@@ -334,10 +335,7 @@ def _file_results(outcomes: list[SuiteOutcome], duplicates: set[int]) -> pd.Data
 
 def _over_share(out: FileIngest, max_share: float) -> list[Failure]:
     """One blocking failure per failed expectation of a file with too many bad rows."""
-    note = (
-        f"{out.rows_quarantined:,} of {out.rows_in:,} rows ({out.rows_quarantined / out.rows_in:.3%}) of the"
-        f" file failed row-level checks, above the {max_share:.3%} allowed"
-    )
+    note = over_share_note(out.rows_quarantined, out.rows_in, max_share)
     failures = []
     for (expectation, column, expected), rows in out.quarantine.groupby(
         ["expectation", "column", "expected"], sort=False, dropna=False

@@ -170,7 +170,7 @@ def test_a_failed_edition_does_not_stop_or_touch_the_others(prefect_server, raw_
     failed = runs[runs["status"] == "failed"].iloc[0]
     assert failed["edition"] == 2020 and "2020-02.csv, line 11" in failed["error"]
     log = json.loads((catalog.run_dir(failed["run_id"]) / "run.json").read_text())
-    assert log["status"] == "failed" and log["error_type"] == "DataValidationError" and log["flow_run_id"]
+    assert log["status"] == "failed" and log["error_type"] == "BlockedFilesError" and log["flow_run_id"]
     assert (catalog.run_dir(failed["run_id"]) / "data_docs" / "index.html").exists()
 
     listing = cli.invoke(app, ["runs", "--warehouse", str(warehouse)])

@@ -12,12 +12,17 @@ from tasks.catalog import PROJECT_ROOT, Catalog
 
 
 @pytest.fixture(scope="module")
-def inputs_2018():
-    return steps.load_inputs(Catalog(), 2018)
+def warehouse(tmp_path_factory):
+    return tmp_path_factory.mktemp("warehouse")
+
+
+@pytest.fixture(scope="module")
+def inputs_2018(warehouse):
+    return steps.load_inputs(Catalog(warehouse=warehouse), 2018)
 
 
 def scored(inputs):
-    _, facts = steps.derive_trade(inputs)
+    facts = steps.derive_trade(inputs)
     return steps.score(inputs, steps.indicator_table(inputs, facts))
 
 
@@ -27,7 +32,7 @@ def test_the_shipped_framework_scores_every_city(inputs_2018):
     assert not stages.reports["treatment"]["treated"].any()  # the default method treats nothing
 
 
-def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2018):
+def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2018, warehouse):
     config = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "config", config)
     table = pd.read_csv(config / "framework.csv", keep_default_na=False)
@@ -37,7 +42,7 @@ def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2
     table.loc[table["code"] == "trade_growth", "normalise"] = "goalposts"
     table.to_csv(config / "framework.csv", index=False)
 
-    inputs = steps.load_inputs(Catalog(config=config), 2018)
+    inputs = steps.load_inputs(Catalog(config=config, warehouse=warehouse), 2018)
     stages = scored(inputs)
     tourists = stages.treated["ceec_tourists"]
     pd.testing.assert_series_equal(stages.normalised["ceec_tourists"], tourists.rank(pct=True) * 100)
@@ -67,7 +72,7 @@ def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, ra
     ]
     table[~gap].to_csv(people, index=False)
 
-    inputs = steps.load_inputs(Catalog(raw=raw_copy, config=config), 2018)
+    inputs = steps.load_inputs(Catalog(raw=raw_copy, config=config, warehouse=tmp_path / "wh"), 2018)
     assert inputs.method.impute.method == "latest"
     stages = scored(inputs)
     assert pd.isna(stages.raw.loc["TSN", "ceec_tourists"])
@@ -82,10 +87,10 @@ def test_cross_checks_warn_when_cities_outtrade_the_country_or_lack_values(input
     shrunk = (national["year"] == 2018) & (national["flow"] == "import")
     national.loc[shrunk, "value_cny"] = 1e9  # far below what the cities import
     inputs = dataclasses.replace(inputs_2018, national_trade=national)
-    trade_facts, facts = steps.derive_trade(inputs)
+    facts = steps.derive_trade(inputs)
     values = steps.indicator_table(inputs, facts)
     values = values[~((values["city_code"] == "LHW") & (values["origin"] == "indicators"))]
-    reconciliation, coverage = steps.check_derived(inputs, trade_facts, values)
+    reconciliation, coverage = steps.check_derived(inputs, values)
 
     assert reconciliation.success and coverage.success  # warnings do not stop the edition
     (failure,) = reconciliation.failures

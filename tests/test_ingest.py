@@ -116,7 +116,7 @@ def test_too_many_bad_rows_publish_nothing_and_name_the_file(raw, tmp_path):
         _replace_line(path, line, {5: "-1"})
     with pytest.raises(DataValidationError) as error:
         ingest_trade(raw, warehouse, workers=1)
-    assert "raw/trade/2018/2018-03.csv" in str(error.value) and "above the 0.100% allowed" in str(error.value)
+    assert "raw/trade/2018/2018-03.csv" in str(error.value) and "above the 0.1 % allowed" in str(error.value)
     assert tree_digest(warehouse) == before
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tasks.fx import fx_keys, to_cny
-from tasks.trade import city_trade, trade_indicators
+from tasks.trade import city_trade, city_year_totals, trade_indicators
 
 
 def records(rows):
@@ -44,7 +44,10 @@ def test_city_trade_volume_growth_share_imports_and_partners():
         (2018, "B", "POL", "export", 12.0, "CNY"),
     ])  # fmt: skip
     raw["value_cny"] = raw["value"]
-    facts = city_trade(raw, NATIONAL, ["A", "B", "C"], edition=2018, import_base_lag=2).set_index("city_code")
+    totals = city_year_totals(raw)
+    facts = city_trade(totals, NATIONAL, ["A", "B", "C"], edition=2018, import_base_lag=2).set_index(
+        "city_code"
+    )
     a = facts.loc["A"]
     assert a["trade_cny"] == 120.0 and a["exports_cny"] == 90.0 and a["imports_cny"] == 30.0
     assert a["trade_growth_pct"] == pytest.approx(20.0)
@@ -61,7 +64,7 @@ def test_city_trade_volume_growth_share_imports_and_partners():
 def test_growth_is_missing_when_the_year_before_is_not_on_file():
     raw = records([(2018, "A", "POL", "export", 90.0, "CNY")])
     raw["value_cny"] = raw["value"]
-    facts = city_trade(raw, NATIONAL, ["A"], edition=2018, import_base_lag=2)
+    facts = city_trade(city_year_totals(raw), NATIONAL, ["A"], edition=2018, import_base_lag=2)
     assert facts["trade_growth_pct"].isna().all() and facts["import_growth_ratio"].isna().all()
 
 
