@@ -165,32 +165,41 @@ def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
 def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> list[str]:
     """One Parquet part per (year, month) of the batch; returns their paths in `version`."""
     parts = []
-    month = facts["period"].astype("str").str[5:7]
-    for (year, mm), rows in facts.groupby([facts["year"], month], sort=True, observed=True):
-        relative = f"facts/year={year}/month={mm}/{_file_id(key)}-{number:04d}.parquet"
+    partition = facts["year"].to_numpy() * 100 + _month(facts["period"])
+    for value in np.unique(partition):
+        rows = facts if (partition == value).all() else facts[partition == value]
+        relative = f"facts/year={value // 100}/month={value % 100:02d}/{_file_id(key)}-{number:04d}.parquet"
         target = version / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(_fact_table(rows), target, compression="zstd")
+        pq.write_table(_fact_table(rows), target, compression="snappy")  # fast: facts are big
         parts.append(relative)
     return parts
 
 
 def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
     """Sum per year, month, city, partner and flow; rows with a positive value are counted so
-    that partner counts ("partners traded with") can be rebuilt exactly from the sums."""
-    frame = pd.DataFrame(
-        {
-            "year": facts["year"].to_numpy(),
-            "month": pd.to_numeric(facts["period"].astype("str").str[5:7]).to_numpy(),
-            "city_code": facts["reporter_city"].astype("str").to_numpy(),
-            "partner": facts["partner"].astype("str").to_numpy(),
-            "flow": facts["flow"].astype("str").to_numpy(),
-            "value_cny": facts["value_cny"].to_numpy(),
-            "rows": 1,
-            "positive_rows": (facts["value_cny"].to_numpy() > 0).astype("int64"),
-        }
-    )
-    return combine([frame])
+    that partner counts ("partners traded with") can be rebuilt exactly from the sums.
+    Grouped on the categories' codes: the text is only looked at once per group."""
+    values = facts["value_cny"].to_numpy()
+    keys = [
+        pd.Series(facts["year"].to_numpy(), name="year"),
+        pd.Series(_month(facts["period"]), name="month"),
+        *(facts[c].astype("category").rename(n).reset_index(drop=True)
+          for c, n in (("reporter_city", "city_code"), ("partner", "partner"), ("flow", "flow"))),
+    ]  # fmt: skip
+    sums = pd.DataFrame({"value_cny": values, "rows": 1, "positive_rows": (values > 0).astype("int64")})
+    out = sums.groupby(keys, observed=True, sort=False).sum().reset_index()
+    out = out.astype({"city_code": "str", "partner": "str", "flow": "str"})
+    return combine([out])
+
+
+def _month(period: pd.Series) -> np.ndarray:
+    """The month (1-12) of each `YYYY-MM` period, parsed once per distinct value."""
+    period = period.astype("category")
+    months = pd.to_numeric(period.cat.categories.str[5:7], errors="coerce")
+    return np.append(np.nan_to_num(months.to_numpy(dtype="float64"), nan=0), 0).astype("int64")[
+        period.cat.codes.to_numpy()
+    ]
 
 
 def combine(aggregates: list[pd.DataFrame]) -> pd.DataFrame:
@@ -219,7 +228,7 @@ class KeyLedger:
         self.columns = columns
         self.bits = 63 // max(len(columns), 1)
         self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
-        self.seen: list[np.ndarray] = []  # sorted unique keys of each batch
+        self.seen: list[np.ndarray] = []  # the keys kept from each batch
         self.batches: list[int] = []
         self.duplicates: set[int] = set()  # keys found in more than one batch
         self.hashed = False
@@ -229,10 +238,11 @@ class KeyLedger:
         if not self.columns or clean.empty:
             return clean, clean.iloc[:0]
         keys = self.keys(clean)
-        earlier = np.zeros(len(keys), dtype=bool)
-        for seen in self.seen:
-            earlier |= np.isin(keys, seen, assume_unique=False)
-        self.seen.append(np.unique(keys))
+        if self.seen:
+            earlier = pd.Index(np.concatenate(self.seen)).get_indexer(keys) >= 0
+        else:
+            earlier = np.zeros(len(keys), dtype=bool)
+        self.seen.append(keys[~earlier])  # unique: GX has already set aside duplicates within the batch
         self.batches.append(number)
         if earlier.any():
             self.duplicates |= set(keys[earlier].tolist())
@@ -308,7 +318,7 @@ def _drop_keys(version: Path, parts: list[str], ledger: KeyLedger) -> tuple[pd.D
         if repeated.any():
             removed.append(facts[repeated])
             facts = facts[~repeated]
-            pq.write_table(_fact_table(facts), path, compression="zstd")
+            pq.write_table(_fact_table(facts), path, compression="snappy")
         aggregates.append(aggregate(facts))
     rows = pd.concat(removed, ignore_index=True) if removed else pd.DataFrame()
     return rows, aggregates
@@ -358,7 +368,8 @@ def _over_share(out: FileIngest, max_share: float) -> list[Failure]:
 
 
 def _fact_table(rows: pd.DataFrame) -> pa.Table:
-    """Facts with a fixed schema: text as dictionary-encoded strings (small, fast to group)."""
+    """Facts with a fixed schema: text as dictionary-encoded strings (small, fast to group),
+    written straight from the categories: the text of a row is never materialised."""
     text = pa.dictionary(pa.int32(), pa.string())
     schema = pa.schema(
         [(c, text) for c in ("period", "reporter_city", "partner", "flow", "hs2")]
@@ -369,10 +380,19 @@ def _fact_table(rows: pd.DataFrame) -> pa.Table:
             ("value_cny", pa.float64()),
             ("source_file", text),
             ("source_line", pa.int64()),
-        ]  # fmt: skip
+        ]
     )
-    columns = {c: rows[c].astype("str") if schema.field(c).type == text else rows[c] for c in FACT_COLUMNS}
-    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False).cast(schema)
+    columns = {}
+    for name in FACT_COLUMNS:
+        if schema.field(name).type == text:
+            values = rows[name].astype("category")
+            columns[name] = pa.DictionaryArray.from_arrays(
+                pa.array(values.cat.codes.to_numpy().astype("int32"), mask=values.isna().to_numpy()),
+                pa.array(values.cat.categories.astype("object").to_numpy(), pa.string()),
+            )
+        else:
+            columns[name] = pa.array(rows[name].to_numpy(), schema.field(name).type)
+    return pa.table(columns, schema=schema)
 
 
 def _joined(year: pd.Series, codes: pd.Series) -> pd.Categorical:

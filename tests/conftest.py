@@ -26,11 +26,37 @@ def prefect_server():
 
 
 @pytest.fixture(scope="session")
-def sample_edition(prefect_server, tmp_path_factory) -> tuple[Catalog, dict]:
+def shipped_store(tmp_path_factory) -> Path:
+    """The shipped sample's trade files ingested once (a warehouse holding only the trade store)."""
+    from tasks.ingest import ingest_trade
+
+    template = tmp_path_factory.mktemp("store-template")
+    ingest_trade(PROJECT_ROOT / "raw", template, workers=2)
+    return template
+
+
+@pytest.fixture()
+def warehouse(shipped_store, tmp_path) -> Path:
+    """A new warehouse whose trade store already holds the shipped sample's files: an edition's
+    ingest step then reads only the files a test changed (the rest is checked by checksum)."""
+    return seeded_warehouse(shipped_store, tmp_path / "warehouse")
+
+
+def seeded_warehouse(template: Path, target: Path) -> Path:
+    """Copy the trade store of `template` (real copies: tests may rewrite files) into `target`."""
+    version = (template / "trade").resolve()
+    copy = target / "_versions" / "trade" / version.name
+    shutil.copytree(version, copy)
+    (target / "trade").symlink_to(copy.relative_to(target))
+    return target
+
+
+@pytest.fixture(scope="session")
+def sample_edition(prefect_server, shipped_store, tmp_path_factory) -> tuple[Catalog, dict]:
     """The 2018 edition scored by the real flow from the shipped raw/ into a temporary warehouse."""
     from flows.edition import score_edition
 
-    warehouse = tmp_path_factory.mktemp("warehouse")
+    warehouse = seeded_warehouse(shipped_store, tmp_path_factory.mktemp("sample") / "warehouse")
     summary = score_edition(2018, warehouse_dir=str(warehouse))
     return Catalog(warehouse=warehouse), summary
 

@@ -90,8 +90,7 @@ def test_a_new_method_version_makes_every_edition_stale(raw_copy, tmp_path):
 # --- real backfills -----------------------------------------------------------------------
 
 
-def test_backfill_publishes_then_reruns_only_what_changed(prefect_server, raw_copy, tmp_path):
-    warehouse = tmp_path / "warehouse"
+def test_backfill_publishes_then_reruns_only_what_changed(prefect_server, raw_copy, warehouse):
     run = dict(raw_dir=str(raw_copy), warehouse_dir=str(warehouse), progress=False)
 
     first = backfill(2017, 2019, parallel=2, **run)
@@ -135,12 +134,11 @@ def test_backfill_publishes_then_reruns_only_what_changed(prefect_server, raw_co
     assert runs["flow_run_id"].notna().all() and (runs["duration_s"] > 0).all()
 
 
-def test_a_failed_edition_does_not_stop_or_touch_the_others(prefect_server, raw_copy, tmp_path):
+def test_a_failed_edition_does_not_stop_or_touch_the_others(prefect_server, raw_copy, warehouse):
     app = typer.Typer()
     app.command("backfill")(backfill_command)
     app.command("runs")(runs_command)
     cli = CliRunner()
-    warehouse = tmp_path / "warehouse"
     where = ["--raw", str(raw_copy), "--warehouse", str(warehouse)]
 
     result = cli.invoke(app, ["backfill", "--from", "2020", "--to", "2020", *where])

@@ -129,14 +129,13 @@ def prefect_api(tmp_path_factory) -> Iterator[PrefectApi]:
 
 
 @pytest.mark.slow
-def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path):
+def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse):
     """Serve against a `prefect server start` subprocess, read the deployments back, and run the
     annual deployment twice: triggered with edition=2018, and as a parameter-less run scheduled
     for 2020-06-01 06:00 Shanghai, which must score 2019. The deployment's concurrency limit of
     one makes the second run wait for the first."""
     started = time.monotonic()
     api_url = prefect_api.url
-    warehouse = tmp_path / "warehouse"
     serve = None
     try:
         # The runner polls for due runs every 2 s instead of 10 s.
