@@ -128,12 +128,14 @@ def ingest(
 def validate(
     edition: Edition = 2018,
     raw: RawDir = None,
+    warehouse: WarehouseDir = None,
     config: ConfigDir = None,
 ) -> None:
-    """Check every input of an edition with its GX suite and the cross-dataset checks; publish nothing."""
+    """Check every input of an edition with its GX suite and the cross-dataset checks; publish no
+    edition. (Trade files are checked by the ingest, which keeps new or changed ones in the store.)"""
     from tasks import edition as steps
 
-    catalog = _catalog(raw, None, config)
+    catalog = _catalog(raw, warehouse, config)
     try:
         inputs = steps.load_inputs(catalog, edition)
         checked = steps.validate_inputs(inputs)  # the same triage as `run`: quarantine a few rows

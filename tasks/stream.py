@@ -81,24 +81,35 @@ def read_batches(
 
 
 def _csv_tables(path: Path, label: str, columns: Mapping[str, str], block_bytes: int) -> Iterator[pa.Table]:
+    """The file's data lines in blocks of about `block_bytes`, cut at line ends, each parsed
+    by pyarrow (multithreaded). pyarrow's own streaming reader reads far ahead, holding most
+    of a big file in memory; here only one block is ever held."""
     with pa.input_stream(path, compression="detect") as stream:
         head = stream.read(_HEAD_BYTES)
     if head.startswith(b"PK\x03\x04"):
         head = load.raw_bytes(path)  # a workbook under a .csv name: check_bytes names it
     start = check_bytes(head, label)
-    header, _ = check_header(head, start, label, columns, {})
-    reader = pacsv.open_csv(
-        pa.input_stream(path, compression="detect"),
-        read_options=pacsv.ReadOptions(encoding="utf8", block_size=block_bytes),
-        parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(
+    header, header_end = check_header(head, start, label, columns, {})
+    options = {
+        "read_options": pacsv.ReadOptions(encoding="utf8", column_names=header),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
+        "convert_options": pacsv.ConvertOptions(
             column_types=dict.fromkeys(header, pa.string()),
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
-    )
-    for batch in reader:
-        yield pa.Table.from_batches([batch])
+    }
+    with pa.input_stream(path, compression="detect") as stream:
+        stream.read(header_end + 1)  # the header line
+        pending = b""
+        while block := stream.read(block_bytes):
+            data = pending + block
+            cut = data.rfind(b"\n") + 1
+            pending, data = data[cut:], data[:cut]
+            if data:
+                yield pacsv.read_csv(pa.py_buffer(data), **options)
+        if pending.strip(b"\r\n"):  # a last line without its newline
+            yield pacsv.read_csv(pa.py_buffer(pending), **options)
 
 
 def _parquet_tables(path: Path, label: str, columns: Mapping[str, str]) -> Iterator[pa.Table]:

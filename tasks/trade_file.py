@@ -21,6 +21,8 @@ call it, so every runner writes the same bytes.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +117,9 @@ def ingest_file(
             quarantined += [checked.quarantined, _duplicate_rows(repeated, spec)]
             facts = to_cny(clean, references.rates)
             out.parts += write_parts(facts, version, job.key, number)
-            aggregates.append(aggregate(facts))
+            aggregates = [combine([*aggregates, aggregate(facts)])]  # one running sum, not one per batch
+            del batch, outcome, checked, clean, repeated, facts
+            _release_memory()
     except load.LoadError as error:
         out.error = error
     if ledger.duplicates and out.ok:
@@ -228,7 +232,7 @@ class KeyLedger:
         self.columns = columns
         self.bits = 63 // max(len(columns), 1)
         self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
-        self.seen: list[np.ndarray] = []  # the keys kept from each batch
+        self.seen = np.empty(0, dtype="int64")  # sorted keys of the rows kept so far
         self.batches: list[int] = []
         self.duplicates: set[int] = set()  # keys found in more than one batch
         self.hashed = False
@@ -238,11 +242,10 @@ class KeyLedger:
         if not self.columns or clean.empty:
             return clean, clean.iloc[:0]
         keys = self.keys(clean)
-        if self.seen:
-            earlier = pd.Index(np.concatenate(self.seen)).get_indexer(keys) >= 0
-        else:
-            earlier = np.zeros(len(keys), dtype=bool)
-        self.seen.append(keys[~earlier])  # unique: GX has already set aside duplicates within the batch
+        at = np.searchsorted(self.seen, keys)
+        earlier = self.seen[np.minimum(at, len(self.seen) - 1)] == keys if len(self.seen) else at < 0
+        # Unique within the batch (GX set aside its duplicates): one sorted array, 8 bytes a key.
+        self.seen = np.sort(np.concatenate([self.seen, keys[~earlier]]))
         self.batches.append(number)
         if earlier.any():
             self.duplicates |= set(keys[earlier].tolist())
@@ -260,10 +263,10 @@ class KeyLedger:
                 )
                 packed = (packed << self.bits) | ids[values.cat.codes.to_numpy()]
             # Half the room left after the first batch, or hash from the start.
-            limit = 1 << (self.bits - (0 if self.seen else 1))
+            limit = 1 << (self.bits - (0 if len(self.seen) else 1))
             if max(len(t) for t in self.ids.values()) < limit:
                 return packed
-            if self.seen:
+            if len(self.seen):
                 raise RuntimeError(
                     f"more than {limit - 1:,} distinct values of one key column in a file: "
                     "split the file or raise KeyLedger.bits"
@@ -405,6 +408,13 @@ def _joined(year: pd.Series, codes: pd.Series) -> pd.Categorical:
     labels = pd.Index([f"{years[u // width]}:{names[u % width - 1]}" for u in uniques], dtype="str")
     remap, distinct = pd.factorize(labels)  # "" and a missing code read the same
     return pd.Categorical.from_codes(remap[pair], categories=distinct)
+
+
+def _release_memory() -> None:
+    """Hand freed heap back to the OS after a batch (glibc keeps it otherwise, and a worker's
+    RSS creeps up with the number of batches it has seen, not with the batch size)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _file_id(key: str) -> str:

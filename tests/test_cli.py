@@ -48,31 +48,33 @@ def test_show_says_when_an_edition_is_not_published(tmp_path):
     assert "edition 2015 is not published" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_run_with_a_bad_file_prints_where_and_no_traceback(raw_copy, tmp_path):
+def test_run_with_a_bad_file_prints_where_and_no_traceback(raw_copy, warehouse):
     path = raw_copy / "reference" / "fx_rates.csv"
     path.write_text(path.read_text().replace("6.617", "6,617", 1).replace("6,617", '"6,617"'))
-    result = coopindex("run", "--raw", str(raw_copy), "--warehouse", str(tmp_path / "wh"))
+    result = coopindex("run", "--raw", str(raw_copy), "--warehouse", str(warehouse))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "raw/reference/fx_rates.csv, line" in result.stdout and "column 'cny_per_unit'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr, result.stderr[-4000:]
-    assert not (tmp_path / "wh" / "edition=2018").exists()
+    assert not (warehouse / "edition=2018").exists()
 
 
-def test_validate_reports_without_publishing(raw_copy, tmp_path):
-    good = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
+def test_validate_reports_without_publishing(raw_copy, warehouse):
+    where = ("--raw", str(raw_copy), "--warehouse", str(warehouse))
+    good = coopindex("validate", "--edition", "2018", *where)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "trade_records" in good.stdout and "pass every critical check" in good.stdout
     path = raw_copy / "trade" / "2018" / "2018-07.csv"
     lines = path.read_text().splitlines()
     lines[3] = lines[3].replace("export", "exprot")
     path.write_text("\n".join(lines) + "\n")
-    one_bad_row = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
+    one_bad_row = coopindex("validate", "--edition", "2018", *where)
     assert one_bad_row.returncode == 0, one_bad_row.stdout + one_bad_row.stderr
     assert "raw/trade/2018/2018-07.csv, line 4, column 'flow'" in one_bad_row.stdout
     assert "1 row(s) would be quarantined" in one_bad_row.stdout
     rates = raw_copy / "reference" / "fx_rates.csv"
     rates.write_text(rates.read_text().replace("2018,EUR,", "2018,eur,"))
-    bad = coopindex("validate", "--edition", "2018", "--raw", str(raw_copy))
+    bad = coopindex("validate", "--edition", "2018", *where)
     assert bad.returncode == 1
     assert "raw/reference/fx_rates.csv, line" in bad.stdout and "column 'currency'" in bad.stdout
     assert "would not be published" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr
+    assert not list(warehouse.glob("edition=*"))

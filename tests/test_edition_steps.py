@@ -9,11 +9,12 @@ import pytest
 
 from tasks import edition as steps
 from tasks.catalog import PROJECT_ROOT, Catalog
+from tests.conftest import seeded_warehouse
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    return tmp_path_factory.mktemp("warehouse")
+def warehouse(shipped_store, tmp_path_factory):
+    return seeded_warehouse(shipped_store, tmp_path_factory.mktemp("steps") / "warehouse")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2
     pd.testing.assert_frame_equal(stages.normalised[others], nominal[others])
 
 
-def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, raw_copy):
+def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, raw_copy, warehouse):
     config = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "config", config)
     method = (
@@ -72,7 +73,7 @@ def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, ra
     ]
     table[~gap].to_csv(people, index=False)
 
-    inputs = steps.load_inputs(Catalog(raw=raw_copy, config=config, warehouse=tmp_path / "wh"), 2018)
+    inputs = steps.load_inputs(Catalog(raw=raw_copy, config=config, warehouse=warehouse), 2018)
     assert inputs.method.impute.method == "latest"
     stages = scored(inputs)
     assert pd.isna(stages.raw.loc["TSN", "ceec_tourists"])
