@@ -19,7 +19,7 @@ nothing and the previous version stays. Readers pick a version once (`current_st
 only the files its manifest lists.
 
 `ingest_trade` runs it all with a process pool; `flows/ingest.py` does the same with a
-Prefect task runner (threads, processes or Dask) through the `mapper` argument.
+Prefect task runner (a process pool or Dask) through the `mapper` argument.
 """
 
 from __future__ import annotations
