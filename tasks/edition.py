@@ -33,7 +33,15 @@ from tasks.quarantine import Triage, quarantine_table, raise_for_blocking, triag
 from tasks.trade import city_trade, trade_indicators
 from tasks.trade_file import DATASET as TRADE_DATASET
 from tasks.trade_store import TradeView, batch_name, view
-from tasks.validation import MAX_EXAMPLES, Failure, SuiteOutcome, load_suite, results_table, validate
+from tasks.validation import (
+    MAX_EXAMPLES,
+    Failure,
+    SuiteOutcome,
+    load_suite,
+    merge_results,
+    results_table,
+    validate,
+)
 
 
 class EditionBusyError(RuntimeError):
@@ -178,14 +186,7 @@ def validate_inputs(inputs: Inputs) -> Checked:
 def trade_checks(trade: TradeView) -> tuple[SuiteOutcome, Triage]:
     """The ingest's checks of the edition's trade files as one outcome (counts summed over the
     files), and their quarantined rows as a triage (the rows are already out of the store)."""
-    results = trade.results.drop(columns="file")
-    keys = ["dataset", "expectation", "column", "severity", "expected"]
-    merged = results.groupby(keys, sort=False, as_index=False, dropna=False).agg(
-        success=("success", "all"),
-        unexpected_count=("unexpected_count", "sum"),
-        observed=("observed", "first"),
-        examples=("examples", lambda s: "; ".join(e for e in s if e)),
-    )[list(results.columns)]
+    merged = merge_results(trade.results)
     quarantine = trade.quarantine
     failures = []
     for row in merged[~merged["success"]].itertuples():

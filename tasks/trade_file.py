@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from tasks import load, stream
 from tasks.distinct import validate_distinct
 from tasks.quarantine import over_share_note, stack_quarantined, triage
-from tasks.validation import Failure, SuiteOutcome, load_suite, results_table
+from tasks.validation import Failure, SuiteOutcome, load_suite, merge_results, results_table
 from tasks.validation import _expected_text as expected_text
 
 DATASET = "trade_records"
@@ -332,18 +332,12 @@ def _file_results(outcomes: list[SuiteOutcome], duplicates: set[int]) -> pd.Data
     table = results_table(outcomes)
     if table.empty:
         return table
-    keys = ["dataset", "expectation", "column", "severity", "expected"]
-    merged = table.groupby(keys, sort=False, as_index=False, dropna=False).agg(
-        success=("success", "all"),
-        unexpected_count=("unexpected_count", "sum"),
-        observed=("observed", "first"),
-        examples=("examples", lambda s: next((e for e in s if e), "")),
-    )
+    merged = merge_results(table)
     if duplicates:
         unique = merged["expectation"] == "expect_compound_columns_to_be_unique"
         merged.loc[unique, "success"] = False
         merged.loc[unique, "unexpected_count"] += len(duplicates)
-    return merged[list(table.columns)].astype(table.dtypes.to_dict())
+    return merged
 
 
 def _over_share(out: FileIngest, max_share: float) -> list[Failure]:

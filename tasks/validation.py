@@ -350,6 +350,19 @@ def raise_for_failures(outcomes: Iterable[SuiteOutcome]) -> None:
         raise DataValidationError(critical)
 
 
+def merge_results(table: pd.DataFrame) -> pd.DataFrame:
+    """Results of one suite over several frames (batches, files) as one row per expectation:
+    failed if it failed anywhere, counts summed, the first observation and examples kept."""
+    keys = ["dataset", "expectation", "column", "severity", "expected"]
+    merged = table.groupby(keys, sort=False, as_index=False, dropna=False).agg(
+        success=("success", "all"),
+        unexpected_count=("unexpected_count", "sum"),
+        observed=("observed", "first"),
+        examples=("examples", lambda s: next((e for e in s if e), "")),
+    )
+    return merged[list(RESULT_COLUMNS)].astype(table[list(RESULT_COLUMNS)].dtypes.to_dict())
+
+
 def results_table(outcomes: Iterable[SuiteOutcome]) -> pd.DataFrame:
     """One row per expectation with fixed columns and dtypes, so editions' Parquet files align."""
     rows = [r for o in outcomes for r in o.results]
