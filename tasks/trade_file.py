@@ -40,8 +40,12 @@ from tasks.validation import _expected_text as expected_text
 
 DATASET = "trade_records"
 # Facts as the edition publishes them; year and month are the partition folders.
-FACT_COLUMNS = ("period", "reporter_city", "partner", "flow", "hs2", "value", "currency",
-                "cny_per_unit", "value_cny", "source_file", "source_line")  # fmt: skip
+_TEXT = pa.dictionary(pa.int32(), pa.string())  # small, and fast to group
+FACT_SCHEMA = pa.schema(
+    [(c, _TEXT) for c in ("period", "reporter_city", "partner", "flow", "hs2")]
+    + [("value", pa.float64()), ("currency", _TEXT), ("cny_per_unit", pa.float64()),
+       ("value_cny", pa.float64()), ("source_file", _TEXT), ("source_line", pa.int64())]
+)  # fmt: skip
 # One row per year, month, city, partner and flow of a file: enough for every trade figure.
 AGGREGATE_COLUMNS = ("year", "month", "city_code", "partner", "flow", "value_cny", "rows", "positive_rows")
 
@@ -96,8 +100,8 @@ def ingest_file(
     """Read, validate, quarantine, convert and write one raw file into the `version` folder."""
     started = time.perf_counter()
     out = FileIngest(job.key, job.label, job.checksum)
-    spec = load_suite(DATASET)
-    ledger = KeyLedger(_key_columns(spec))
+    unique = _unique_key(load_suite(DATASET))
+    ledger = KeyLedger(list(unique["kwargs"]["column_list"]) if unique else [])
     outcomes: list[SuiteOutcome] = []
     aggregates: list[pd.DataFrame] = []
     quarantined: list[pd.DataFrame] = []
@@ -113,8 +117,8 @@ def ingest_file(
             out.blocking += checked.blocking
             if checked.blocking:
                 break
-            clean, repeated = ledger.admit(checked.clean, number)
-            quarantined += [checked.quarantined, _duplicate_rows(repeated, spec)]
+            clean, repeated = ledger.admit(checked.clean)
+            quarantined += [checked.quarantined, _duplicate_rows(repeated, unique)]
             facts = to_cny(clean, references.rates)
             out.parts += write_parts(facts, version, job.key, number)
             aggregates = [combine([*aggregates, aggregate(facts)])]  # one running sum, not one per batch
@@ -124,7 +128,7 @@ def ingest_file(
         out.error = error
     if ledger.duplicates and out.ok:
         first_rows, aggregates = _drop_keys(version, out.parts, ledger)
-        quarantined.append(_duplicate_rows(first_rows, spec))
+        quarantined.append(_duplicate_rows(first_rows, unique))
     out.results = _file_results(outcomes, ledger.duplicates)
     out.gx_results = [o.gx_result.to_json_dict() for o in outcomes if o.gx_result is not None]
     out.quarantine = stack_quarantined(quarantined)
@@ -146,10 +150,7 @@ def ingest_file(
 def with_keys(batch: pd.DataFrame) -> pd.DataFrame:
     """Add `year`, and the `member_key`/`fx_key` ("year:code") the suite checks partners and
     currencies with; built on the distinct values, so they stay categorical."""
-    period = batch["period"].astype("category")
-    years = pd.to_numeric(period.cat.categories.str[:4], errors="coerce")
-    year_of = np.append(np.nan_to_num(years.to_numpy(dtype="float64"), nan=-1), -1).astype("int64")
-    batch = batch.assign(year=year_of[period.cat.codes.to_numpy()])
+    batch = batch.assign(year=_period_part(batch["period"], slice(0, 4)))
     batch["member_key"] = _joined(batch["year"], batch["partner"])
     batch["fx_key"] = _joined(batch["year"], batch["currency"])
     return batch
@@ -169,7 +170,7 @@ def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
 def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> list[str]:
     """One Parquet part per (year, month) of the batch; returns their paths in `version`."""
     parts = []
-    partition = facts["year"].to_numpy() * 100 + _month(facts["period"])
+    partition = facts["year"].to_numpy() * 100 + _period_part(facts["period"], slice(5, 7))
     for value in np.unique(partition):
         rows = facts if (partition == value).all() else facts[partition == value]
         relative = f"facts/year={value // 100}/month={value % 100:02d}/{_file_id(key)}-{number:04d}.parquet"
@@ -187,7 +188,7 @@ def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
     values = facts["value_cny"].to_numpy()
     keys = [
         pd.Series(facts["year"].to_numpy(), name="year"),
-        pd.Series(_month(facts["period"]), name="month"),
+        pd.Series(_period_part(facts["period"], slice(5, 7)), name="month"),
         *(facts[c].astype("category").rename(n).reset_index(drop=True)
           for c, n in (("reporter_city", "city_code"), ("partner", "partner"), ("flow", "flow"))),
     ]  # fmt: skip
@@ -197,13 +198,13 @@ def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
     return combine([out])
 
 
-def _month(period: pd.Series) -> np.ndarray:
-    """The month (1-12) of each `YYYY-MM` period, parsed once per distinct value."""
+def _period_part(period: pd.Series, part: slice) -> np.ndarray:
+    """The year (`slice(0, 4)`) or month (`slice(5, 7)`) of each `YYYY-MM` period as an int, -1
+    where it is not a number; parsed once per distinct value, not per row."""
     period = period.astype("category")
-    months = pd.to_numeric(period.cat.categories.str[5:7], errors="coerce")
-    return np.append(np.nan_to_num(months.to_numpy(dtype="float64"), nan=0), 0).astype("int64")[
-        period.cat.codes.to_numpy()
-    ]
+    parsed = pd.to_numeric(period.cat.categories.str[part], errors="coerce").to_numpy(dtype="float64")
+    per_code = np.append(np.nan_to_num(parsed, nan=-1), -1).astype("int64")  # the last: missing
+    return per_code[period.cat.codes.to_numpy()]
 
 
 def combine(aggregates: list[pd.DataFrame]) -> pd.DataFrame:
@@ -233,11 +234,10 @@ class KeyLedger:
         self.bits = 63 // max(len(columns), 1)
         self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
         self.seen = np.empty(0, dtype="int64")  # sorted keys of the rows kept so far
-        self.batches: list[int] = []
         self.duplicates: set[int] = set()  # keys found in more than one batch
         self.hashed = False
 
-    def admit(self, clean: pd.DataFrame, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def admit(self, clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(rows to keep, rows whose key an earlier batch already had)."""
         if not self.columns or clean.empty:
             return clean, clean.iloc[:0]
@@ -246,7 +246,6 @@ class KeyLedger:
         earlier = self.seen[np.minimum(at, len(self.seen) - 1)] == keys if len(self.seen) else at < 0
         # Unique within the batch (GX set aside its duplicates): one sorted array, 8 bytes a key.
         self.seen = np.sort(np.concatenate([self.seen, keys[~earlier]]))
-        self.batches.append(number)
         if earlier.any():
             self.duplicates |= set(keys[earlier].tolist())
         return clean[~earlier], clean[earlier]
@@ -276,23 +275,17 @@ class KeyLedger:
         return hashed.to_numpy().view("int64")
 
 
-def _key_columns(spec: dict) -> list[str]:
-    """The compound key the suite declares unique (GX checks it within each batch)."""
-    for exp in spec["expectations"]:
-        if exp["type"] == "expect_compound_columns_to_be_unique":
-            return list(exp["kwargs"]["column_list"])
-    return []
+def _unique_key(spec: dict) -> dict | None:
+    """The suite's compound-unique expectation (GX checks it within each batch), if any."""
+    return next(
+        (e for e in spec["expectations"] if e["type"] == "expect_compound_columns_to_be_unique"), None
+    )
 
 
-def _unique_expectation(spec: dict) -> dict:
-    return next(e for e in spec["expectations"] if e["type"] == "expect_compound_columns_to_be_unique")
-
-
-def _duplicate_rows(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def _duplicate_rows(rows: pd.DataFrame, exp: dict | None) -> pd.DataFrame:
     """Quarantine entries for rows whose key appeared in an earlier batch of the file."""
-    if rows.empty:
+    if rows.empty or exp is None:
         return rows.iloc[:0]
-    exp = _unique_expectation(spec)
     columns = list(exp["kwargs"]["column_list"])
     return pd.DataFrame(
         {
@@ -365,31 +358,19 @@ def _over_share(out: FileIngest, max_share: float) -> list[Failure]:
 
 
 def _fact_table(rows: pd.DataFrame) -> pa.Table:
-    """Facts with a fixed schema: text as dictionary-encoded strings (small, fast to group),
-    written straight from the categories: the text of a row is never materialised."""
-    text = pa.dictionary(pa.int32(), pa.string())
-    schema = pa.schema(
-        [(c, text) for c in ("period", "reporter_city", "partner", "flow", "hs2")]
-        + [
-            ("value", pa.float64()),
-            ("currency", text),
-            ("cny_per_unit", pa.float64()),
-            ("value_cny", pa.float64()),
-            ("source_file", text),
-            ("source_line", pa.int64()),
-        ]
-    )
+    """Facts in `FACT_SCHEMA`, text written straight from the categories: the text of a row is
+    never materialised."""
     columns = {}
-    for name in FACT_COLUMNS:
-        if schema.field(name).type == text:
+    for name, kind in zip(FACT_SCHEMA.names, FACT_SCHEMA.types, strict=True):
+        if kind == _TEXT:
             values = rows[name].astype("category")
             columns[name] = pa.DictionaryArray.from_arrays(
                 pa.array(values.cat.codes.to_numpy().astype("int32"), mask=values.isna().to_numpy()),
                 pa.array(values.cat.categories.astype("object").to_numpy(), pa.string()),
             )
         else:
-            columns[name] = pa.array(rows[name].to_numpy(), schema.field(name).type)
-    return pa.table(columns, schema=schema)
+            columns[name] = pa.array(rows[name].to_numpy(), kind)
+    return pa.table(columns, schema=FACT_SCHEMA)
 
 
 def _joined(year: pd.Series, codes: pd.Series) -> pd.Categorical:
