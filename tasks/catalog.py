@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The formats a month of trade records may come in (`tasks.stream` reads each).
+TRADE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
 # The datasets an edition publishes, each one Parquet file inside the edition's folder.
 EDITION_DATASETS = (
@@ -46,10 +48,8 @@ class Catalog:
 
     def trade_files(self, year: int) -> list[Path]:
         """The monthly customs files of one data year (.csv, .csv.gz or .parquet), in month order."""
-        suffixes = (".csv", ".csv.gz", ".parquet")
-        return sorted(
-            p for p in (self.raw / "trade" / str(year)).glob(f"{year}-*") if p.name.endswith(suffixes)
-        )
+        folder = self.raw / "trade" / str(year)
+        return sorted(p for p in folder.glob(f"{year}-*") if p.name.lower().endswith(TRADE_SUFFIXES))
 
     def indicator_files(self) -> list[Path]:
         return sorted((self.raw / "indicators").glob("*.csv"))

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import pandas as pd
 from filelock import FileLock
 
 from tasks import load, stream
-from tasks.catalog import Catalog
+from tasks.catalog import TRADE_SUFFIXES, Catalog
 from tasks.fx import fx_keys
 from tasks.manifest import sha256
 from tasks.membership import member_keys
@@ -109,10 +109,9 @@ def trade_jobs(catalog: Catalog, years: Iterable[int] | None = None) -> list[Fil
     for year in years:
         folder = root / str(year)
         label = catalog.relative(folder)
-        load.check_folder(
-            folder, label, allowed=(".csv", ".gz", ".parquet"), pattern=_MONTH_FILE.format(year=year)
-        )
-        files = sorted(p for p in folder.glob(f"{year}-*") if stream.raw_suffix(p))
+        allowed = sorted({"." + s.rsplit(".", 1)[1] for s in TRADE_SUFFIXES})  # ".gz": the pattern says which
+        load.check_folder(folder, label, allowed=allowed, pattern=_MONTH_FILE.format(year=year))
+        files = catalog.trade_files(year)
         months = [p.name[:7] for p in files]
         twice = sorted({m for m in months if months.count(m) > 1})
         if twice:
@@ -241,7 +240,7 @@ def pool_map(
     """Files in parallel worker processes (forked: GX is imported once, in the parent)."""
     if workers <= 1 or len(jobs) <= 1:
         return [work(j) for j in jobs]
-    context = get_context("fork") if "fork" in _start_methods() else None
+    context = get_context("fork") if "fork" in get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
         return list(pool.map(work, jobs))
 
@@ -363,9 +362,3 @@ def _switch(catalog: Catalog, version: Path) -> None:
     for old in [v for v in versions if v != version][KEEP_VERSIONS - 1 :]:
         if old.stat().st_mtime < recent:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()

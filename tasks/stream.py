@@ -28,10 +28,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tasks import load
+from tasks.catalog import TRADE_SUFFIXES
 from tasks.diagnose import check_bytes, check_header
 from tasks.load_errors import Kind, LoadError
 
-SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BLOCK_BYTES = 32 << 20  # ~700k customs rows per CSV block
 PARQUET_ROWS = 500_000
 _HEAD_BYTES = 1 << 16
@@ -44,7 +44,7 @@ class _Unusual(Exception):
 def raw_suffix(path: Path) -> str | None:
     """The accepted suffix of `path` (".csv", ".csv.gz", ".parquet"), or None."""
     name = path.name.lower()
-    return next((s for s in SUFFIXES if name.endswith(s)), None)
+    return next((s for s in TRADE_SUFFIXES if name.endswith(s)), None)
 
 
 def read_batches(
@@ -61,7 +61,7 @@ def read_batches(
     label = label or path.as_posix()
     suffix = raw_suffix(path)
     if suffix is None:
-        raise LoadError(label, f"expected one of {', '.join(SUFFIXES)}", kind=Kind.UNSUPPORTED_FILE)
+        raise LoadError(label, f"expected one of {', '.join(TRADE_SUFFIXES)}", kind=Kind.UNSUPPORTED_FILE)
     batches = (
         _parquet_tables(path, label, columns)
         if suffix == ".parquet"
