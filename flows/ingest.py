@@ -18,6 +18,7 @@ cost of either runner (milliseconds) does not matter. Every runner calls the sam
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -128,16 +129,9 @@ def task_runner(runner: Runner, workers: int, dask_address: str | None) -> TaskR
 
 
 def summary(report: IngestReport) -> dict[str, Any]:
-    return {
-        "store": str(report.version),
-        "ingested": report.ingested,
-        "reused": report.reused,
-        "dropped": report.dropped,
-        "rows_in": report.rows_in,
-        "rows_clean": report.rows_clean,
-        "rows_quarantined": report.rows_quarantined,
-        "seconds": round(report.seconds, 3),
-    }
+    """The report as the flow's (JSON-friendly) result."""
+    fields = dataclasses.asdict(report)
+    return fields | {"store": str(fields.pop("version")), "seconds": round(report.seconds, 3)}
 
 
 def summary_markdown(report: IngestReport) -> str:
