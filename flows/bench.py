@@ -1,20 +1,29 @@
 """`coopindex bench`: the validated trade ingest against a DuckDB baseline, on synthetic customs data.
 
 Generates N rows in the raw contract's format (`tasks.synthetic_trade`), then measures, each
-in a fresh process so that neither inherits the other's imports, caches or memory:
+in a fresh process so that none inherits another's imports, caches or memory:
 
 - DuckDB: read the CSVs, convert to CNY, write the yearly city aggregates, no validation
   (`tasks.baseline.duckdb_baseline`); run before and after ours and the better run
   reported, to be fair to it;
+- the pyarrow floor: our data path with no validation (`tasks.baseline.pyarrow_floor`:
+  pyarrow CSV reader, pandas, all rows written as Parquet facts by forked workers), run
+  once between the first DuckDB run and ours. ours / DuckDB = (floor / DuckDB) x (ours /
+  floor): the first factor is what our tools cost against DuckDB's engine, the second what
+  validating costs on top of them;
 - ours: the validated ingest (`tasks.ingest.ingest_trade`: GX suite, quarantine, clean
   facts in CNY and the yearly city aggregates).
+
+The wall time of a bare `import great_expectations` in a fresh process is measured once too,
+as context for the second factor.
 
 Wall time and peak RSS cover the whole process tree (interpreter start, imports, workers):
 the RSS of the process and its descendants is summed every 20 ms and the maximum kept
 (shared pages of forked workers count once per process, so a tree's figure is an upper
 bound). Then, untimed, the aggregates are checked: ours against DuckDB over our clean facts,
-and against DuckDB over the raw rows minus those breaking the suite's rules. Speed goals are
-targets (bench/README.md), never asserted: the command exits 0 whenever both sides ran.
+and against DuckDB over the raw rows minus those breaking the suite's rules; the floor's
+against DuckDB's (both unvalidated, the same rows). Speed goals are targets
+(bench/README.md), never asserted: the command exits 0 whenever every side ran.
 """
 
 from __future__ import annotations
@@ -58,12 +67,27 @@ _BASELINE_CODE = """
 import json, sys, time
 from pathlib import Path
 a = json.loads(sys.argv[1])
+import duckdb  # imported before the clock, as the other sides' modules are
 from tasks.baseline import duckdb_baseline
 started = time.perf_counter()
 rows = duckdb_baseline(Path(a["raw"]), Path(a["out"]), threads=a["threads"], years=a["years"])
 result = {"rows": rows, "work_s": time.perf_counter() - started}
 Path(a["result"]).write_text(json.dumps(result))
 """
+_FLOOR_CODE = """
+import json, sys, time
+from pathlib import Path
+a = json.loads(sys.argv[1])
+import numpy, pandas, pyarrow.csv, pyarrow.parquet  # before the clock, as the other sides' modules
+from tasks.baseline import pyarrow_floor
+started = time.perf_counter()
+rows = pyarrow_floor(Path(a["raw"]), Path(a["out"]), years=a["years"], workers=a["workers"])
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"great_expectations", "prefect", "duckdb"})
+result = {"rows": rows, "work_s": time.perf_counter() - started, "heavy_modules": heavy}
+Path(a["result"]).write_text(json.dumps(result))
+"""
+_GX_IMPORT_CODE = "import great_expectations"
+_LABELS = {"duckdb": "DuckDB baseline", "floor": "pyarrow floor", "ours": "our ingest"}
 _OURS_CODE = """
 import importlib, json, sys, time
 from pathlib import Path
@@ -130,8 +154,9 @@ def bench_command(
 ) -> None:
     """Benchmark the validated trade ingest against DuckDB on N synthetic customs rows.
 
-    Prints rows/s, wall time and peak RSS of each side and the ratio ours / DuckDB; checks
-    that our yearly city aggregates agree with DuckDB's over the same clean rows.
+    Prints rows/s, wall time and peak RSS of each side, the ratio ours / DuckDB split at the
+    unvalidated pyarrow floor; checks that our yearly city aggregates agree with DuckDB's over
+    the same clean rows, and the floor's with DuckDB's over all rows.
     """
     temporary = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="coopindex-bench-")) if temporary else Path(work_dir)
@@ -167,7 +192,7 @@ def run_bench(
     baseline_runs: int = 2,
     ingest: str = DEFAULT_INGEST,
 ) -> dict[str, Any]:
-    """Generate (or reuse) the data in work/raw, measure both sides, check the aggregates."""
+    """Generate (or reuse) the data in work/raw, measure the three sides, check the aggregates."""
     from tasks.synthetic_trade import generate, read_manifest
 
     work.mkdir(parents=True, exist_ok=True)
@@ -188,10 +213,14 @@ def run_bench(
 
     common = {"raw": str(raw), "years": [year]}
     baseline_args = common | {"out": str(work / "duckdb"), "threads": threads}
+    floor_args = common | {"out": str(work / "floor"), "workers": workers}
     ours_args = common | {"out": str(work / "warehouse"), "workers": workers, "ingest": ingest}
     duckdb_runs = [_side("duckdb", _BASELINE_CODE, baseline_args, work)]
+    floor = _side("floor", _FLOOR_CODE, floor_args, work)
     ours = _side("ours", _OURS_CODE, ours_args, work)
     duckdb_runs += [_side("duckdb", _BASELINE_CODE, baseline_args, work) for _ in range(baseline_runs - 1)]
+    with console.status("timing a bare import of great_expectations"):
+        gx_wall, gx_peak, gx_code = measure([sys.executable, "-c", _GX_IMPORT_CODE], work / "gx_import.log")
     best = Measurement(
         side="duckdb",
         rows=duckdb_runs[0].rows,
@@ -220,14 +249,24 @@ def run_bench(
         },
         "duckdb": best.to_json()
         | {"runs": [m.to_json() for m in duckdb_runs], "reported": "best of the runs"},
+        "floor": floor.to_json(),
         "ours": ours.to_json(),
         "ratio": {
             "time": ours.wall_s / best.wall_s,
             "work_time": ours.work_s / best.work_s if best.work_s else None,
             "peak_rss": ours.peak_rss_mb / best.peak_rss_mb if best.peak_rss_mb else None,
+            # time = floor_vs_duckdb x ours_vs_floor (wall times)
+            "floor_vs_duckdb": floor.wall_s / best.wall_s,
+            "ours_vs_floor": ours.wall_s / floor.wall_s,
+        },
+        "gx_import": {
+            "wall_s": gx_wall if gx_code == 0 else None,
+            "peak_rss_mb": gx_peak,
+            "exit_code": gx_code,
+            "python": sys.executable,
         },
         "checks": checks,
-        "disk_bytes": {name: _du(work / name) for name in ("raw", "warehouse", "duckdb")},
+        "disk_bytes": {name: _du(work / name) for name in ("raw", "warehouse", "floor", "duckdb")},
         "targets": TARGETS,
         "machine": {
             "cpus": os.cpu_count(),
@@ -255,7 +294,7 @@ def measure(argv: list[str], log: Path, cwd: Path = PROJECT_ROOT) -> tuple[float
 
 
 def show(results: dict[str, Any]) -> None:
-    """The results as a small table and a few lines, ratios against DuckDB."""
+    """The results as a small table and a few lines, ratios against DuckDB and the floor."""
     gen = results["generated"]
     title = (
         f"trade ingest: {results['rows']:,} rows, {gen['files']} files, {gen['csv_bytes'] / 1e6:,.0f} MB "
@@ -264,12 +303,13 @@ def show(results: dict[str, Any]) -> None:
     table = Table(title=title)
     for column in ("side", "rows", "wall s", "in-process s", "rows/s", "peak RSS MB"):
         table.add_column(column, justify="left" if column == "side" else "right")
-    duck, ours = results["duckdb"], results["ours"]
+    duck, floor, ours = results["duckdb"], results["floor"], results["ours"]
     labels = {
         "duckdb": f"DuckDB, no checks (best of {len(duck['runs'])})",
+        "floor": f"pyarrow floor, no checks ({results['workers']} workers)",
         "ours": f"ours, validated ({results['workers']} workers)",
     }
-    for key, m in (("duckdb", duck), ("ours", ours)):
+    for key, m in (("duckdb", duck), ("floor", floor), ("ours", ours)):
         table.add_row(
             labels[key], f"{m['rows']:,}", f"{m['wall_s']:.2f}", f"{m['work_s']:.2f}",
             f"{m['rows_per_s']:,.0f}", f"{m['peak_rss_mb']:,.0f}",
@@ -283,6 +323,14 @@ def show(results: dict[str, Any]) -> None:
         "and no higher at 50 M",
         highlight=False,
     )
+    gx = results["gx_import"]
+    gx_text = f"{gx['wall_s']:.2f} s" if gx["wall_s"] is not None else f"failed (exit code {gx['exit_code']})"
+    console.print(
+        f"  = floor / DuckDB {ratio['floor_vs_duckdb']:.2f}x (our tools, no validation) "
+        f"x ours / floor {ratio['ours_vs_floor']:.2f}x (validation and the rest) | "
+        f"GX import alone: {gx_text} (a fresh process)",
+        highlight=False,
+    )
     checks = results["checks"]
     console.print(
         f"quarantined: {ours['extra'].get('rows_quarantined', 0):,} rows "
@@ -292,6 +340,7 @@ def show(results: dict[str, Any]) -> None:
     for name, label in (
         ("ours_vs_facts", "our city_year = DuckDB over our clean facts"),
         ("ours_vs_rules", "our city_year = DuckDB over the raw rows minus the rule breakers"),
+        ("floor_vs_duckdb", "floor city_year = DuckDB's (both unvalidated, all rows)"),
     ):
         check = checks[name]
         verdict = "[green]yes[/]" if check["agree"] else "[bold red]NO[/]"
@@ -314,7 +363,7 @@ def _side(side: str, code: str, args: dict[str, Any], work: Path) -> Measurement
     result = work / f"{side}.result.json"
     result.unlink(missing_ok=True)
     log = work / f"{side}.log"
-    label = "DuckDB baseline" if side == "duckdb" else "our ingest"
+    label = _LABELS[side]
     with console.status(f"running the {label}"):
         wall, peak, code_ = measure(
             [sys.executable, "-c", code, json.dumps(args | {"result": str(result)})], log
@@ -328,7 +377,8 @@ def _side(side: str, code: str, args: dict[str, Any], work: Path) -> Measurement
 
 
 def _checks(work: Path, generated: Any, threads: int | None) -> dict[str, Any]:
-    """Our city_year against DuckDB over our clean facts and over the raw rows that pass the rules."""
+    """Our city_year against DuckDB over our clean facts and over the raw rows that pass the
+    rules; the floor's against DuckDB's baseline (the same rows, neither validated)."""
     import pandas as pd
 
     from tasks import load
@@ -345,10 +395,12 @@ def _checks(work: Path, generated: Any, threads: int | None) -> dict[str, Any]:
         catalog.raw, cities, member_keys(members, [generated.year]), [generated.year], threads
     )
     duckdb_all = pd.read_parquet(work / "duckdb" / "city_year.parquet")
+    floor = pd.read_parquet(work / "floor" / "city_year.parquet")
     return {
         "ours_vs_facts": compare_city_year(ours, facts_city_year(store / "facts", threads)),
         "ours_vs_rules": compare_city_year(ours, by_rules)
         | {"rows_kept_by_rules": int(by_rules["records"].sum())},
+        "floor_vs_duckdb": compare_city_year(floor, duckdb_all),
         "totals_bn_cny": {
             "ours": float(ours["exports_cny"].sum() + ours["imports_cny"].sum()) / 1e9,
             "duckdb_all_rows": float(duckdb_all["exports_cny"].sum() + duckdb_all["imports_cny"].sum()) / 1e9,

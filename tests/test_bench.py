@@ -1,4 +1,5 @@
-"""The trade-ingest benchmark: the generator, the DuckDB baseline, the measurement and the command.
+"""The trade-ingest benchmark: the generator, the DuckDB baseline, the pyarrow floor, the measurement
+and the command.
 
 Sizes are tiny: speed is a target reported by `coopindex bench`, never asserted here.
 """
@@ -10,13 +11,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from flows.bench import measure
 from flows.cli import app
 from tasks import load
-from tasks.baseline import compare_city_year, duckdb_baseline, trade_files
+from tasks.baseline import CITY_YEAR_COLUMNS, compare_city_year, duckdb_baseline, pyarrow_floor, trade_files
 from tasks.catalog import PROJECT_ROOT
 from tasks.fx import fx_keys, to_cny
 from tasks.membership import member_keys, members_in
@@ -136,6 +138,32 @@ def test_duckdb_baseline_matches_pandas(generated, tmp_path):
     assert check["agree"], check
 
 
+def test_pyarrow_floor_matches_duckdb_and_writes_every_row_as_facts(generated, tmp_path):
+    # Forked workers on the default data; sequential on rule breakers of every kind.
+    many = generate(tmp_path / "raw", ROWS, bad_share=0.002, seed=3)
+    for data, workers in ((generated, 2), (many, 1)):
+        out, duck_dir = tmp_path / f"floor-{workers}", tmp_path / f"duckdb-{workers}"
+        assert pyarrow_floor(data.raw_dir, out, workers=workers) == ROWS
+        assert duckdb_baseline(data.raw_dir, duck_dir, threads=1) == ROWS
+        floor = pd.read_parquet(out / "city_year.parquet")
+        duck = pd.read_parquet(duck_dir / "city_year.parquet")
+        assert list(floor.columns) == CITY_YEAR_COLUMNS
+        assert floor.dtypes.to_dict() == duck.dtypes.to_dict()
+        check = compare_city_year(floor, duck)
+        assert check["agree"], check
+
+        parts = sorted((out / "facts").rglob("*.parquet"))
+        assert [p.relative_to(out / "facts").as_posix() for p in parts] == [
+            f"year=2018/month={m:02d}/2018-{m:02d}.csv.parquet" for m in range(1, 13)
+        ]
+        rows = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+        assert rows == data.rows_by_file  # every row, the rule breakers too
+    facts = pq.read_table(parts, partitioning=None).to_pandas()
+    assert (facts["period"].astype("str") == "2018-" + facts["source_file"].astype("str").str[5:7]).all()
+    assert facts["value_cny"].isna().sum() == many.bad_by_kind["no_fx_rate"] == 8
+    assert (facts["value_cny"] < 0).sum() == many.bad_by_kind["negative_value"]
+
+
 def test_measure_sums_the_process_tree(tmp_path):
     child = "import time; b = bytearray(80 * 2**20); time.sleep(0.6)"
     parent = (
@@ -157,11 +185,16 @@ def test_bench_command_runs_end_to_end(tmp_path):
         + ["--baseline-runs", "1", "--threads", "1"],
     )
     assert result.exit_code == 0, result.output
-    assert "ours / DuckDB" in result.output
+    assert "ours / DuckDB" in result.output and "GX import alone" in result.output
     data = json.loads(out.read_text())
-    for side in ("duckdb", "ours"):
+    for side in ("duckdb", "floor", "ours"):
         assert data[side]["rows"] == ROWS
         assert data[side]["rows_per_s"] > 0 and data[side]["peak_rss_mb"] > 0
     assert data["ours"]["extra"]["rows_quarantined"] == data["generated"]["bad_rows"] == 4
     assert data["checks"]["ours_vs_facts"]["agree"] and data["checks"]["ours_vs_rules"]["agree"]
     assert data["ratio"]["time"] > 0
+    ratio = data["ratio"]
+    assert ratio["floor_vs_duckdb"] * ratio["ours_vs_floor"] == pytest.approx(ratio["time"])
+    assert data["floor"]["extra"]["heavy_modules"] == []  # no GX, Prefect nor DuckDB in the floor
+    assert data["checks"]["floor_vs_duckdb"]["agree"], data["checks"]["floor_vs_duckdb"]
+    assert data["gx_import"]["exit_code"] == 0 and data["gx_import"]["wall_s"] > 0
