@@ -92,7 +92,9 @@ def ingest(
     dask_address: Annotated[
         str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (--runner dask).")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Re-ingest every file, changed or not.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Re-read, re-hash and re-ingest every file, changed or not.")
+    ] = False,
     raw: RawDir = None,
     warehouse: WarehouseDir = None,
     config: ConfigDir = None,

@@ -39,7 +39,7 @@ RUNNERS: tuple[str, ...] = ("local", "dask")
 
 @task(name="ingest-trade-file", cache_policy=NO_CACHE, timeout_seconds=3600)
 def ingest_one(work: Callable[[FileJob], FileIngest], job: FileJob) -> FileIngest:
-    """One raw file; `work` is `ingest_file` with the references and the version folder bound."""
+    """One raw file; `work` is `tasks.ingest.ingest_and_write` with the references and the version bound."""
     return work(job)
 
 

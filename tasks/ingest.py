@@ -31,7 +31,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_all_start_methods, get_context
@@ -60,6 +60,7 @@ from tasks.validation import (
 )
 
 PRUNE_AFTER_S = 3600
+RACY_NS = 2_000_000_000  # a file's stat is trusted if it was modified this long before it was hashed
 INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
 _MONTH_FILE = r"{year}-(0[1-9]|1[0-2])\.(csv|csv\.gz|parquet)"
 
@@ -96,18 +97,28 @@ class IngestReport:
     seconds: float = 0.0
 
 
-def trade_jobs(catalog: Catalog, years: Iterable[int] | None = None) -> list[FileJob]:
-    """The raw trade files of `years` (all year folders when None), checked and checksummed."""
+def trade_years(catalog: Catalog, years: Iterable[int] | None = None) -> list[int]:
+    """`years`, or when None every year folder of raw/trade."""
+    if years is not None:
+        return sorted(set(years))
     root = catalog.raw / "trade"
-    if years is None:
-        years = (
-            sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
-            if root.is_dir()
-            else []
-        )
-    jobs = []
-    for year in years:
-        folder = root / str(year)
+    folders = root.iterdir() if root.is_dir() else []
+    return sorted(int(p.name) for p in folders if p.is_dir() and p.name.isdigit())
+
+
+def trade_jobs(
+    catalog: Catalog, years: Iterable[int] | None = None, known: dict[str, dict] | None = None
+) -> list[FileJob]:
+    """The raw trade files of `years` (all year folders when None), checked and checksummed.
+
+    A file that `known` (the published manifest's entries) saw with the same size and mtime,
+    modified well before it was hashed, keeps its checksum unread, as git's index does: a
+    monthly refresh does not re-read gigabytes of unchanged months. Others are hashed on
+    threads (hashlib releases the GIL, so this runs beside the references' checks).
+    """
+    found = []
+    for year in trade_years(catalog, years):
+        folder = catalog.raw / "trade" / str(year)
         label = catalog.relative(folder)
         allowed = sorted({"." + s.rsplit(".", 1)[1] for s in TRADE_SUFFIXES})  # ".gz": the pattern says which
         load.check_folder(folder, label, allowed=allowed, pattern=_MONTH_FILE.format(year=year))
@@ -117,10 +128,24 @@ def trade_jobs(catalog: Catalog, years: Iterable[int] | None = None) -> list[Fil
         if twice:
             raise load.LoadError(label, f"expected one file per month, found {twice[0]} in two formats",
                                  kind=load.Kind.UNSUPPORTED_FILE)  # fmt: skip
-        for path in files:
-            key = f"{year}/{path.name}"
-            jobs.append(FileJob(path, catalog.relative(path), key, sha256(path)))
-    return jobs
+        found += [(path, f"{year}/{path.name}") for path in files]
+    with ThreadPoolExecutor(max_workers=2) as hashing:
+        return list(hashing.map(lambda f: _job(catalog, *f, (known or {}).get(f[1])), found))
+
+
+def _job(catalog: Catalog, path: Path, key: str, entry: dict | None) -> FileJob:
+    stat = path.stat()
+    seen = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if (
+        entry is not None
+        and all(entry.get(k) == v for k, v in seen.items())
+        and stat.st_mtime_ns < entry.get("hashed_ns", 0) - RACY_NS
+    ):
+        checksum, seen["hashed_ns"] = entry["checksum"], entry["hashed_ns"]
+    else:
+        seen["hashed_ns"] = time.time_ns()  # before reading: a change while hashing has a later mtime
+        checksum = sha256(path)
+    return FileJob(path, catalog.relative(path), key, checksum, seen)
 
 
 def read_references(catalog: Catalog, years: Iterable[int], max_share: float) -> References:
@@ -180,10 +205,16 @@ def ingest_trade(
     lock = catalog.warehouse / ".locks" / "trade.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock, timeout=lock_timeout_s):
-        jobs = trade_jobs(catalog, years)
-        references = read_references(catalog, {int(j.key[:4]) for j in jobs}, max_share)
         previous = published(catalog)
         old: dict[str, dict] = previous["files"] if previous else {}
+        with ThreadPoolExecutor(max_workers=1) as planning:  # checksums while GX checks the references
+            planned = planning.submit(trade_jobs, catalog, years, None if force else old)
+            try:
+                references = read_references(catalog, trade_years(catalog, years), max_share)
+            except Exception:
+                planned.result()  # a malformed trade folder is reported first, as before
+                raise
+            jobs = planned.result()
         todo = [j for j in jobs if force or _stale(old.get(j.key), j, references)]
         asked = {j.key for j in jobs}
         other_years = {k: e for k, e in old.items() if years is not None and int(k[:4]) not in years}
@@ -217,7 +248,7 @@ def _publish(
     version.mkdir(parents=True)
     try:
         _link(current_store(catalog), version, kept.values())
-        work = partial(ingest_file, references=references, version=version, block_bytes=block_bytes)
+        work = partial(ingest_and_write, references=references, version=version, block_bytes=block_bytes)
         results = mapper(work, todo)
         malformed = [r.error for r in results if r.error is not None]
         if malformed:
@@ -225,13 +256,26 @@ def _publish(
         blocking = [f for r in results for f in r.blocking]
         if blocking:
             raise BlockedFilesError(blocking, [r for r in results if r.blocking])
-        entries = dict(kept) | {r.key: _write_file(version, r, references) for r in results}
+        entries = dict(kept) | {r.key: r.entry for r in results}
         _finish(version, {k: entries[k] for k in sorted(entries)}, references)
         _switch(catalog, version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
     return results
+
+
+def ingest_and_write(
+    job: FileJob, references: References, version: Path, block_bytes: int = stream.BLOCK_BYTES
+) -> FileIngest:
+    """`ingest_file`, and where the file is good, its aggregates and quality tables written next
+    to its facts by the worker itself: what returns to the parent is a summary (its manifest
+    entry), so the parent's memory does not grow with the number or size of the files."""
+    result = ingest_file(job, references, version, block_bytes)
+    if result.ok:
+        result.entry = _write_file(version, result, references) | job.seen
+        result.aggregates, result.gx_results = result.aggregates.iloc[:0], []
+    return result
 
 
 def pool_map(

@@ -46,6 +46,7 @@ FACT_SCHEMA = pa.schema(
     + [("value", pa.float64()), ("currency", _TEXT), ("cny_per_unit", pa.float64()),
        ("value_cny", pa.float64()), ("source_file", _TEXT), ("source_line", pa.int64())]
 )  # fmt: skip
+_TEXT_COLUMNS = [f.name for f in FACT_SCHEMA if f.type == _TEXT]
 # One row per year, month, city, partner and flow of a file: enough for every trade figure.
 AGGREGATE_COLUMNS = ("year", "month", "city_code", "partner", "flow", "value_cny", "rows", "positive_rows")
 
@@ -68,6 +69,7 @@ class FileJob:
     label: str  # e.g. raw/trade/2018/2018-01.csv
     key: str  # e.g. 2018/2018-01.csv
     checksum: str
+    seen: dict[str, int] = field(default_factory=dict)  # size, mtime_ns, hashed_ns (`tasks.ingest`)
 
 
 @dataclass
@@ -87,6 +89,7 @@ class FileIngest:
     blocking: list[Failure] = field(default_factory=list)
     gx_results: list[dict] = field(default_factory=list)  # GX's result of each batch, as JSON (Data Docs)
     error: load.LoadError | None = None  # a malformed file
+    entry: dict | None = None  # once written to the store: its manifest entry (`tasks.ingest`)
     seconds: float = 0.0
 
     @property
@@ -117,7 +120,7 @@ def ingest_file(
             out.blocking += checked.blocking
             if checked.blocking:
                 break
-            clean, repeated = ledger.admit(checked.clean)
+            clean, repeated = ledger.admit(checked.clean, remember=not batch.attrs.get(stream.LAST, False))
             quarantined += [checked.quarantined, _duplicate_rows(repeated, unique)]
             facts = to_cny(clean, references.rates)
             out.parts += write_parts(facts, version, job.key, number)
@@ -176,7 +179,7 @@ def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> li
         relative = f"facts/year={value // 100}/month={value % 100:02d}/{_file_id(key)}-{number:04d}.parquet"
         target = version / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(_fact_table(rows), target, compression="snappy")  # fast: facts are big
+        _write_facts(rows, target)
         parts.append(relative)
     return parts
 
@@ -224,28 +227,34 @@ def combine(aggregates: list[pd.DataFrame]) -> pd.DataFrame:
 class KeyLedger:
     """The keys of earlier batches of one file, to find duplicates across batch boundaries.
 
-    Keys are held as one integer per row: each key column's values get small stable ids,
-    packed into 63 bits (12 bits a column for the 5 trade columns, 4,096 distinct values per
-    column and file); past that, a 64-bit hash of the values (collisions: ~1e-7 for 10 M keys).
+    Keys are held as one integer per row (8 bytes a key): each key column's values get small
+    stable ids, packed into 63 bits. The first batch sets each column's width: the bits its
+    values need, plus an even share of the bits left, as room for values that later batches
+    bring (the 5 trade columns need ~27 bits: ~7 spare bits each, room for 100x the first
+    batch's distinct values). A key that needs more than 63 bits is hashed (64-bit; collisions
+    ~1e-7 for 10 M keys).
     """
 
     def __init__(self, columns: list[str]):
         self.columns = columns
-        self.bits = 63 // max(len(columns), 1)
+        self.widths: dict[str, int] = {}
         self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
         self.seen = np.empty(0, dtype="int64")  # sorted keys of the rows kept so far
         self.duplicates: set[int] = set()  # keys found in more than one batch
         self.hashed = False
 
-    def admit(self, clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(rows to keep, rows whose key an earlier batch already had)."""
-        if not self.columns or clean.empty:
+    def admit(self, clean: pd.DataFrame, remember: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(rows to keep, rows whose key an earlier batch already had); the keys are remembered
+        unless this is the file's last batch (a file of one batch needs no ledger at all)."""
+        if not self.columns or clean.empty or not (remember or len(self.seen)):
             return clean, clean.iloc[:0]
         keys = self.keys(clean)
         at = np.searchsorted(self.seen, keys)
         earlier = self.seen[np.minimum(at, len(self.seen) - 1)] == keys if len(self.seen) else at < 0
-        # Unique within the batch (GX set aside its duplicates): one sorted array, 8 bytes a key.
-        self.seen = np.sort(np.concatenate([self.seen, keys[~earlier]]))
+        if remember:  # unique within the batch (GX set aside its duplicates)
+            seen = np.concatenate([self.seen, keys[~earlier]])
+            seen.sort()
+            self.seen = seen
         if earlier.any():
             self.duplicates |= set(keys[earlier].tolist())
         return clean[~earlier], clean[earlier]
@@ -253,23 +262,29 @@ class KeyLedger:
     def keys(self, frame: pd.DataFrame) -> np.ndarray:
         """One int64 per row; the same key always gives the same number within the file."""
         if not self.hashed:
-            packed = np.zeros(len(frame), dtype="int64")
-            for column in self.columns:
-                values = frame[column].astype("category")
+            columns = {c: frame[c].astype("category") for c in self.columns}
+            ids = {}
+            for column, values in columns.items():
                 table = self.ids[column]
-                ids = np.array(
+                ids[column] = np.array(
                     [table.setdefault(v, len(table)) for v in values.cat.categories], dtype="int64"
                 )
-                packed = (packed << self.bits) | ids[values.cat.codes.to_numpy()]
-            # Half the room left after the first batch, or hash from the start.
-            limit = 1 << (self.bits - (0 if len(self.seen) else 1))
-            if max(len(t) for t in self.ids.values()) < limit:
-                return packed
-            if len(self.seen):
+            if not self.widths:
+                need = {c: max(len(t), 1).bit_length() for c, t in self.ids.items()}
+                spare = 63 - sum(need.values())
+                self.hashed = spare < 0
+                self.widths = {c: n + max(spare, 0) // len(need) for c, n in need.items()}
+            too_many = [c for c, t in self.ids.items() if len(t) >= 1 << self.widths[c]]
+            if too_many and len(self.seen):
                 raise RuntimeError(
-                    f"more than {limit - 1:,} distinct values of one key column in a file: "
-                    "split the file or raise KeyLedger.bits"
+                    f"{too_many[0]}: far more distinct values than in the file's first batch "
+                    f"(over {(1 << self.widths[too_many[0]]) - 1:,}); split the file"
                 )
+            if not self.hashed and not too_many:
+                packed = np.zeros(len(frame), dtype="int64")
+                for column, values in columns.items():
+                    packed = (packed << self.widths[column]) | ids[column][values.cat.codes.to_numpy()]
+                return packed
             self.hashed = True
         hashed = pd.util.hash_pandas_object(frame[self.columns], index=False, categorize=True)
         return hashed.to_numpy().view("int64")
@@ -314,7 +329,7 @@ def _drop_keys(version: Path, parts: list[str], ledger: KeyLedger) -> tuple[pd.D
         if repeated.any():
             removed.append(facts[repeated])
             facts = facts[~repeated]
-            pq.write_table(_fact_table(facts), path, compression="snappy")
+            _write_facts(facts, path)
         aggregates.append(aggregate(facts))
     rows = pd.concat(removed, ignore_index=True) if removed else pd.DataFrame()
     return rows, aggregates
@@ -357,6 +372,12 @@ def _over_share(out: FileIngest, max_share: float) -> list[Failure]:
     return failures
 
 
+def _write_facts(rows: pd.DataFrame, path: Path) -> None:
+    """Snappy (fast: facts are big), dictionary pages for the text only: dictionary-encoding
+    the near-unique numbers took 40 % of the write for no smaller file."""
+    pq.write_table(_fact_table(rows), path, compression="snappy", use_dictionary=_TEXT_COLUMNS)
+
+
 def _fact_table(rows: pd.DataFrame) -> pa.Table:
     """Facts in `FACT_SCHEMA`, text written straight from the categories: the text of a row is
     never materialised."""
@@ -386,8 +407,9 @@ def _joined(year: pd.Series, codes: pd.Series) -> pd.Categorical:
 
 
 def _release_memory() -> None:
-    """Hand freed heap back to the OS after a batch (glibc keeps it otherwise, and a worker's
-    RSS creeps up with the number of batches it has seen, not with the batch size)."""
+    """Hand freed heap back to the OS after a batch (glibc and Arrow's allocator keep it
+    otherwise, and a worker's RSS creeps up with the batches it has seen, not their size)."""
+    pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

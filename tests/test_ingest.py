@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -14,8 +17,9 @@ import pytest
 from tasks import load
 from tasks.catalog import PROJECT_ROOT
 from tasks.fx import to_cny
-from tasks.ingest import ingest_trade
+from tasks.ingest import RACY_NS, ingest_trade
 from tasks.load_errors import Kind
+from tasks.manifest import sha256
 from tasks.trade import city_year_totals
 from tasks.validation import DataValidationError
 from tests.conftest import tree_digest
@@ -176,6 +180,37 @@ def test_a_second_run_reuses_unchanged_files_and_matches_a_full_run(raw, tmp_pat
     assert not list((warehouse / "trade" / "facts").rglob("2018_2018-04*"))
 
 
+def _same_size_edit(path: Path, mtime_ns: int) -> None:
+    """Change a digit of the first record's value, keeping the size and the modification time."""
+    data = bytearray(path.read_bytes())
+    line = data.index(b"\n") + 1  # the first record; its value is the sixth cell
+    digit = line + sum(len(cell) + 1 for cell in bytes(data[line:]).split(b",")[:5])
+    data[digit] = ord("1") if data[digit] != ord("1") else ord("2")
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_planning_trusts_an_old_unchanged_stat_and_rereads_a_racy_one(raw, tmp_path):
+    """Like git's index: same size and mtime, modified well before it was hashed -> not read."""
+    warehouse = tmp_path / "warehouse"
+    old, fresh = raw / "trade" / "2018" / "2018-01.csv", raw / "trade" / "2018" / "2018-02.csv"
+    past = time.time_ns() - 3600 * 10**9
+    os.utime(old, ns=(past, past))
+    ingest_trade(raw, warehouse, workers=1)
+    files = json.loads((warehouse / "trade" / "manifest.json").read_text())["files"]
+    assert files["2018/2018-01.csv"]["size"] == old.stat().st_size
+    assert files["2018/2018-01.csv"]["mtime_ns"] == past < files["2018/2018-01.csv"]["hashed_ns"] - RACY_NS
+
+    _same_size_edit(old, past)  # trusted: an edit that keeps both is not seen (use --force)
+    _same_size_edit(fresh, files["2018/2018-02.csv"]["mtime_ns"])  # modified just before hashing
+    again = ingest_trade(raw, warehouse, workers=1)
+    assert again.ingested == ["2018/2018-02.csv"]
+    forced = ingest_trade(raw, warehouse, workers=1, force=True)
+    assert forced.ingested == [f"2018/{m}.csv" for m in MONTHS]
+    entry = json.loads((warehouse / "trade" / "manifest.json").read_text())["files"]["2018/2018-01.csv"]
+    assert entry["checksum"] == sha256(old) != files["2018/2018-01.csv"]["checksum"]
+
+
 def test_ingesting_one_year_keeps_the_others_and_a_no_op_writes_nothing(raw, tmp_path):
     shutil.copytree(PROJECT_ROOT / "raw" / "trade" / "2017", raw / "trade" / "2017")
     warehouse = tmp_path / "warehouse"
@@ -268,3 +303,27 @@ def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypat
     folder = _months(raw, tmp_path / "raw1", 1)
     ingest_trade(folder, tmp_path / "warehouse", workers=1, block_bytes=50_000)
     assert batches >= 10 and len(alive) == 0 and 1 <= most <= 2, (batches, most)
+
+
+def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batches():
+    from tasks.trade_file import KeyLedger
+
+    def batch(cities: range, hs2: str) -> pd.DataFrame:
+        codes = [f"C{i:05d}" for i in cities]
+        return pd.DataFrame({"city": pd.Categorical(codes), "hs2": pd.Categorical([hs2] * len(codes))})
+
+    ledger = KeyLedger(["city", "hs2"])
+    kept, repeated = ledger.admit(batch(range(3_196), "01"))
+    assert len(kept) == 3_196 and repeated.empty and not ledger.hashed  # 12 + 1 bits, not hashed
+    kept, repeated = ledger.admit(batch(range(3_000, 3_500), "01"), remember=False)
+    assert list(repeated["city"]) == [f"C{i:05d}" for i in range(3_000, 3_196)] and len(kept) == 304
+    assert len(ledger.seen) == 3_196  # the last batch is checked, not remembered
+
+    # Five columns of ~2,100 values need 60 of the 63 bits: no room to grow, so a later batch
+    # that doubles one column's values cannot be packed with the first's keys.
+    wide = KeyLedger(list("abcde"))
+    wide.admit(pd.DataFrame({c: pd.Categorical([f"{c}{i}" for i in range(2_100)]) for c in "abcde"}))
+    assert wide.widths == dict.fromkeys("abcde", 12) and not wide.hashed
+    more = pd.DataFrame({c: pd.Categorical([f"{c}{i}" for i in range(2_100, 4_200)]) for c in "abcde"})
+    with pytest.raises(RuntimeError, match="far more distinct values"):
+        wide.admit(more)

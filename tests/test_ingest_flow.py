@@ -24,7 +24,8 @@ def _outputs(warehouse: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*.parquet"))}
     manifest = json.loads((store / "manifest.json").read_text())
     for entry in manifest["files"].values():
-        entry.pop("seconds")
+        for key in ("seconds", "hashed_ns"):
+            entry.pop(key)
     manifest.pop("version")
     return files | {"manifest.json": json.dumps(manifest, sort_keys=True).encode()}
 
