@@ -239,22 +239,23 @@ class KeyLedger:
         self.columns = columns
         self.widths: dict[str, int] = {}
         self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
-        self.seen = np.empty(0, dtype="int64")  # sorted keys of the rows kept so far
+        self.seen: list[np.ndarray] = []  # per earlier batch, its kept rows' keys, sorted
         self.duplicates: set[int] = set()  # keys found in more than one batch
         self.hashed = False
 
     def admit(self, clean: pd.DataFrame, remember: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(rows to keep, rows whose key an earlier batch already had); the keys are remembered
         unless this is the file's last batch (a file of one batch needs no ledger at all)."""
-        if not self.columns or clean.empty or not (remember or len(self.seen)):
+        if not self.columns or clean.empty or not (remember or self.seen):
             return clean, clean.iloc[:0]
         keys = self.keys(clean)
-        at = np.searchsorted(self.seen, keys)
-        earlier = self.seen[np.minimum(at, len(self.seen) - 1)] == keys if len(self.seen) else at < 0
+        earlier = np.zeros(len(keys), dtype=bool)
+        for seen in self.seen:  # a few sorted arrays: never copied into one
+            earlier |= seen[np.minimum(np.searchsorted(seen, keys), len(seen) - 1)] == keys
         if remember:  # unique within the batch (GX set aside its duplicates)
-            seen = np.concatenate([self.seen, keys[~earlier]])
-            seen.sort()
-            self.seen = seen
+            kept = np.sort(keys[~earlier])
+            if len(kept):
+                self.seen.append(kept)
         if earlier.any():
             self.duplicates |= set(keys[earlier].tolist())
         return clean[~earlier], clean[earlier]
@@ -275,7 +276,7 @@ class KeyLedger:
                 self.hashed = spare < 0
                 self.widths = {c: n + max(spare, 0) // len(need) for c, n in need.items()}
             too_many = [c for c, t in self.ids.items() if len(t) >= 1 << self.widths[c]]
-            if too_many and len(self.seen):
+            if too_many and self.seen:
                 raise RuntimeError(
                     f"{too_many[0]}: far more distinct values than in the file's first batch "
                     f"(over {(1 << self.widths[too_many[0]]) - 1:,}); split the file"
