@@ -229,10 +229,9 @@ class KeyLedger:
 
     Keys are held as one integer per row (8 bytes a key): each key column's values get small
     stable ids, packed into 63 bits. The first batch sets each column's width: the bits its
-    values need, plus an even share of the bits left, as room for values that later batches
-    bring (the 5 trade columns need ~27 bits: ~7 spare bits each, room for 100x the first
-    batch's distinct values). A key that needs more than 63 bits is hashed (64-bit; collisions
-    ~1e-7 for 10 M keys).
+    values need, plus an even share of the bits left (the 5 trade columns need ~27 bits: ~7
+    spare bits each); a later batch with more values than that re-packs the keys held. A first
+    batch whose keys need more than 63 bits is hashed (64-bit; collisions ~1e-7 for 10 M keys).
     """
 
     def __init__(self, columns: list[str]):
@@ -270,25 +269,45 @@ class KeyLedger:
                 ids[column] = np.array(
                     [table.setdefault(v, len(table)) for v in values.cat.categories], dtype="int64"
                 )
-            if not self.widths:
-                need = {c: max(len(t), 1).bit_length() for c, t in self.ids.items()}
-                spare = 63 - sum(need.values())
-                self.hashed = spare < 0
-                self.widths = {c: n + max(spare, 0) // len(need) for c, n in need.items()}
-            too_many = [c for c, t in self.ids.items() if len(t) >= 1 << self.widths[c]]
-            if too_many and self.seen:
-                raise RuntimeError(
-                    f"{too_many[0]}: far more distinct values than in the file's first batch "
-                    f"(over {(1 << self.widths[too_many[0]]) - 1:,}); split the file"
-                )
-            if not self.hashed and not too_many:
+            if any(len(t) >= 1 << self.widths.get(c, 0) for c, t in self.ids.items()):
+                self._widen()
+            if not self.hashed:
                 packed = np.zeros(len(frame), dtype="int64")
                 for column, values in columns.items():
                     packed = (packed << self.widths[column]) | ids[column][values.cat.codes.to_numpy()]
                 return packed
-            self.hashed = True
         hashed = pd.util.hash_pandas_object(frame[self.columns], index=False, categorize=True)
         return hashed.to_numpy().view("int64")
+
+
+    def _widen(self) -> None:
+        """Widths for the values seen so far, and the keys already held re-packed to them (a file
+        sorted by city brings most cities after its first batch); hash if 63 bits cannot hold
+        the first batch's keys."""
+        need = {c: max(len(t), 1).bit_length() for c, t in self.ids.items()}
+        spare = 63 - sum(need.values())
+        if spare < 0 and (self.seen or self.duplicates):
+            raise RuntimeError(f"key columns {self.columns} have too many distinct values in one file")
+        if spare < 0:
+            self.hashed = True
+            return
+        widths = {c: n + spare // len(need) for c, n in need.items()}
+        if self.widths:
+            self.seen = [np.sort(self._repacked(chunk, widths)) for chunk in self.seen]
+            duplicates = np.fromiter(self.duplicates, dtype="int64", count=len(self.duplicates))
+            self.duplicates = set(self._repacked(duplicates, widths).tolist())
+        self.widths = widths
+
+    def _repacked(self, keys: np.ndarray, widths: dict[str, int]) -> np.ndarray:
+        """`keys` packed with the current widths, packed again with `widths`."""
+        shift, parts = 0, {}
+        for column in reversed(self.columns):
+            parts[column] = (keys >> shift) & ((1 << self.widths[column]) - 1)
+            shift += self.widths[column]
+        packed = np.zeros(len(keys), dtype="int64")
+        for column in self.columns:
+            packed = (packed << widths[column]) | parts[column]
+        return packed
 
 
 def _unique_key(spec: dict) -> dict | None:

@@ -319,11 +319,21 @@ def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batch
     assert list(repeated["city"]) == [f"C{i:05d}" for i in range(3_000, 3_196)] and len(kept) == 304
     assert sum(map(len, ledger.seen)) == 3_196  # the last batch is checked, not remembered
 
-    # Five columns of ~2,100 values need 60 of the 63 bits: no room to grow, so a later batch
-    # that doubles one column's values cannot be packed with the first's keys.
+
+    # A file sorted by its first key column: one value in the first batch, more later. The
+    # keys held are re-packed as the widths grow, and repeats from either batch are found.
+    def rows(a: list[int], n: int = 2_100) -> pd.DataFrame:
+        others = {c: pd.Categorical([f"{c}{j}" for _ in a for j in range(n)]) for c in "bcde"}
+        return pd.DataFrame({"a": pd.Categorical([f"a{i}" for i in a for _ in range(n)])} | others)
+
     wide = KeyLedger(list("abcde"))
-    wide.admit(pd.DataFrame({c: pd.Categorical([f"{c}{i}" for i in range(2_100)]) for c in "abcde"}))
-    assert wide.widths == dict.fromkeys("abcde", 12) and not wide.hashed
-    more = pd.DataFrame({c: pd.Categorical([f"{c}{i}" for i in range(2_100, 4_200)]) for c in "abcde"})
-    with pytest.raises(RuntimeError, match="far more distinct values"):
-        wide.admit(more)
+    wide.admit(rows([0]))
+    first = dict(wide.widths)
+    assert first["a"] == 3 and not wide.hashed  # 1 + 4 x 12 bits needed, 14 spare: 1 + 2 for "a"
+    wide.admit(rows(list(range(1, 20))))
+    assert wide.widths["a"] > first["a"]
+    repeats = pd.concat([rows([0]).iloc[[5]], rows([7]).iloc[[9]], rows([30]).iloc[[0]]])
+    kept, repeated = wide.admit(repeats, remember=False)
+    assert list(repeated["a"]) == ["a0", "a7"] and list(kept["a"]) == ["a30"]
+    with pytest.raises(RuntimeError, match="too many distinct values"):  # 5 x 13 bits > 63
+        wide.admit(pd.DataFrame({c: pd.Categorical([f"{c}{i}" for i in range(4_200)]) for c in "abcde"}))
