@@ -279,7 +279,6 @@ class KeyLedger:
         hashed = pd.util.hash_pandas_object(frame[self.columns], index=False, categorize=True)
         return hashed.to_numpy().view("int64")
 
-
     def _widen(self) -> None:
         """Widths for the values seen so far, and the keys already held re-packed to them (a file
         sorted by city brings most cities after its first batch); hash if 63 bits cannot hold

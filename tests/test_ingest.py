@@ -319,7 +319,6 @@ def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batch
     assert list(repeated["city"]) == [f"C{i:05d}" for i in range(3_000, 3_196)] and len(kept) == 304
     assert sum(map(len, ledger.seen)) == 3_196  # the last batch is checked, not remembered
 
-
     # A file sorted by its first key column: one value in the first batch, more later. The
     # keys held are re-packed as the widths grow, and repeats from either batch are found.
     def rows(a: list[int], n: int = 2_100) -> pd.DataFrame:
