@@ -189,7 +189,9 @@ def _floor_file(
     )
     target = facts_dir / f"year={month.group(1)}" / f"month={month.group(2)}" / f"{path.name}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(facts, target, compression="snappy")
+    # As ours writes them: dictionary pages for the text only (cheaper than for every column).
+    text_columns = [f.name for f in facts.schema if pa.types.is_dictionary(f.type)]
+    pq.write_table(facts, target, compression="snappy", use_dictionary=text_columns)
 
     year = pd.Series(np.append(years, np.nan)[period.codes.to_numpy()], name="year", dtype="Int64")
     keys = [year, frame["reporter_city"].rename("city_code"), frame["flow"], frame["partner"]]
