@@ -164,10 +164,14 @@ def _parquet_tables(path: Path, label: str, columns: Mapping[str, str]) -> Itera
     left = file.metadata.num_rows
     if not left:
         yield None, True
-    for batch in file.iter_batches(batch_size=PARQUET_ROWS, columns=list(columns)):
-        table = pa.Table.from_batches([batch])
-        left -= table.num_rows
-        yield pa.table({n: _as_text(table.column(n)) for n in table.column_names}), left <= 0
+    batches = file.iter_batches(batch_size=PARQUET_ROWS, columns=list(columns))
+    while (box := [next(batches, None)])[0] is not None:  # the box, as in `_csv_tables`
+        left -= box[0].num_rows
+        yield _text_table(box.pop()), left <= 0
+
+
+def _text_table(batch: pa.RecordBatch) -> pa.Table:
+    return pa.table({n: _as_text(pa.chunked_array([batch.column(n)])) for n in batch.schema.names})
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -99,3 +99,22 @@ def test_header_problems_are_found_before_any_batch(tmp_path):
     with pytest.raises(LoadError) as error:
         next(stream.read_batches(path, load.TRADE_RECORDS, LABEL))
     assert error.value.kind == Kind.DELIMITER
+
+
+def test_only_the_last_batch_says_it_is_last_and_parquet_row_groups_read_whole(tmp_path, whole, monkeypatch):
+    parquet = tmp_path / "2018-01.parquet"
+    table = pacsv.read_csv(SAMPLE, convert_options=pacsv.ConvertOptions(column_types={"hs2": "string"}))
+    pq.write_table(table, parquet)
+    monkeypatch.setattr(stream, "PARQUET_ROWS", 1_000)
+    for path, block_bytes in ((SAMPLE, 100_000), (parquet, stream.BLOCK_BYTES)):
+        batches = list(stream.read_batches(path, load.TRADE_RECORDS, LABEL, block_bytes))
+        assert len(batches) > 3
+        assert [b.attrs[stream.LAST] for b in batches] == [False] * (len(batches) - 1) + [True]
+        frame, _ = _stacked(path, block_bytes)
+        pd.testing.assert_frame_equal(frame, whole, check_dtype=False)
+
+
+def test_a_short_rest_joins_the_last_batch_instead_of_making_its_own():
+    size = SAMPLE.stat().st_size
+    assert _stacked(SAMPLE, int(size * 0.8))[1] == 1  # the rest (~20 %) is under half a block
+    assert _stacked(SAMPLE, int(size * 0.6))[1] == 2  # the rest (~40 %) is not
