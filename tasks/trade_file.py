@@ -69,7 +69,8 @@ class FileJob:
     label: str  # e.g. raw/trade/2018/2018-01.csv
     key: str  # e.g. 2018/2018-01.csv
     checksum: str
-    seen: dict[str, int] = field(default_factory=dict)  # size, mtime_ns, hashed_ns (`tasks.ingest`)
+    # size, mtime_ns, hashed_ns (`tasks.ingest`); not hashed, so that a job stays hashable
+    seen: dict[str, int] = field(default_factory=dict, hash=False)
 
 
 @dataclass
@@ -106,13 +107,14 @@ def ingest_file(
     unique = _unique_key(load_suite(DATASET))
     ledger = KeyLedger(list(unique["kwargs"]["column_list"]) if unique else [])
     outcomes: list[SuiteOutcome] = []
-    aggregates: list[pd.DataFrame] = []
+    running = _empty_aggregates()  # the file's sums so far
     quarantined: list[pd.DataFrame] = []
     try:
         for number, batch in enumerate(
             stream.read_batches(job.path, load.TRADE_RECORDS, job.label, block_bytes)
         ):
             out.rows_in += len(batch)
+            last = batch.attrs[stream.LAST]
             batch = with_keys(batch)
             outcome = validate_distinct(batch, DATASET, references.parameters)
             outcomes.append(outcome)
@@ -120,17 +122,18 @@ def ingest_file(
             out.blocking += checked.blocking
             if checked.blocking:
                 break
-            clean, repeated = ledger.admit(checked.clean, remember=not batch.attrs.get(stream.LAST, False))
+            clean, repeated = ledger.admit(checked.clean, remember=not last)
             quarantined += [checked.quarantined, _duplicate_rows(repeated, unique)]
             facts = to_cny(clean, references.rates)
             out.parts += write_parts(facts, version, job.key, number)
-            aggregates = [combine([*aggregates, aggregate(facts)])]  # one running sum, not one per batch
+            running = combine([running, aggregate(facts)])
             del batch, outcome, checked, clean, repeated, facts
             _release_memory()
     except load.LoadError as error:
         out.error = error
     if ledger.duplicates and out.ok:
-        first_rows, aggregates = _drop_keys(version, out.parts, ledger)
+        first_rows, rebuilt = _drop_keys(version, out.parts, ledger)
+        running = combine(rebuilt)
         quarantined.append(_duplicate_rows(first_rows, unique))
     out.results = _file_results(outcomes, ledger.duplicates)
     out.gx_results = [o.gx_result.to_json_dict() for o in outcomes if o.gx_result is not None]
@@ -145,7 +148,7 @@ def ingest_file(
             (version / part).unlink(missing_ok=True)
         out.parts = []
     else:
-        out.aggregates = combine(aggregates)
+        out.aggregates = running
     out.seconds = time.perf_counter() - started
     return out
 
@@ -185,9 +188,9 @@ def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> li
 
 
 def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
-    """Sum per year, month, city, partner and flow; rows with a positive value are counted so
-    that partner counts ("partners traded with") can be rebuilt exactly from the sums.
-    Grouped on the categories' codes: the text is only looked at once per group."""
+    """Sum per year, month, city, partner and flow (unsorted: `combine` sorts); rows with a
+    positive value are counted so that partner counts ("partners traded with") can be rebuilt
+    exactly from the sums. Grouped on the categories' codes: the text is looked at once per group."""
     values = facts["value_cny"].to_numpy()
     keys = [
         pd.Series(facts["year"].to_numpy(), name="year"),
@@ -197,8 +200,7 @@ def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
     ]  # fmt: skip
     sums = pd.DataFrame({"value_cny": values, "rows": 1, "positive_rows": (values > 0).astype("int64")})
     out = sums.groupby(keys, observed=True, sort=False).sum().reset_index()
-    out = out.astype({"city_code": "str", "partner": "str", "flow": "str"})
-    return combine([out])
+    return out.astype({"city_code": "str", "partner": "str", "flow": "str"})
 
 
 def _period_part(period: pd.Series, part: slice) -> np.ndarray:
