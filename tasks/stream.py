@@ -2,12 +2,13 @@
 
 Customs files run to millions of rows, so a file is never read whole on the happy path: its
 first bytes are checked like any raw file (encoding, delimiter, header: `tasks.diagnose`),
-then the rest is cut into blocks of ~32 MB at line ends and pyarrow parses one block at a
-time, text straight into dictionaries. Each batch comes out as `tasks.load.read_csv` would
-type it, except that text columns are pandas ``category``: codes over a few distinct values
-are smaller than strings, and the validation and aggregation run on the distinct values (see
-`tasks.distinct`). Nothing is read ahead but half a block of bytes, and nothing of a batch
-is kept here while the caller works on it: a worker holds about one batch.
+then the rest is cut into blocks of ~32 MB at line ends (of even size when the file's size is
+known: a plain CSV) and pyarrow parses one block at a time, text straight into dictionaries.
+Each batch comes out as `tasks.load.read_csv` would type it, except that text columns are
+pandas ``category``: codes over a few distinct values are smaller than strings, and the
+validation and aggregation run on the distinct values (see `tasks.distinct`). Nothing is read
+ahead but half a block of bytes, and nothing of a batch is kept here while the caller works
+on it: a worker holds about one batch.
 
 When anything looks wrong (pyarrow refuses a block, a cell is not a number, a row of empty
 cells), the file is handed to `tasks.load.read_csv`, whose diagnosis names the kind, line and
@@ -114,6 +115,8 @@ def _csv_tables(path: Path, label: str, columns: Mapping[str, str], block_bytes:
             quoted_strings_can_be_null=False,
         ),
     }
+    if raw_suffix(path) == ".csv":  # its size known: blocks of even size
+        block_bytes = _even(path.stat().st_size - header_end - 1, block_bytes)
     with pa.input_stream(path, compression="detect") as stream:
         stream.read(header_end + 1)  # the header line
         pending, ahead, last = b"", b"", False
@@ -127,6 +130,14 @@ def _csv_tables(path: Path, label: str, columns: Mapping[str, str], block_bytes:
             del data  # while the batch is processed, only the next block's start is held
             if len(box[0]) or last:
                 yield _parse(box, options), last
+
+
+def _even(size: int, block_bytes: int) -> int:
+    """The block size that cuts `size` bytes into the nearest whole number of `block_bytes`
+    blocks: batches of one file are then alike, the largest no bigger than needed (cut at 32 MB,
+    a 168 MB month gave four batches of 32 MB and one of 40 MB; now five of 34 MB)."""
+    blocks = max(1, round(size / block_bytes))
+    return -(-size // blocks)
 
 
 def _parse(box: list[memoryview], options: dict[str, Any]) -> pa.Table | None:

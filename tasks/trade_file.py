@@ -4,19 +4,19 @@ A file is read in record batches (`tasks.stream`), each batch is validated with 
 ``trade_records`` GX suite on its distinct values (`tasks.distinct`), its bad rows are set
 aside (`tasks.quarantine`), the rest converted to CNY and written at once as Parquet under
 ``facts/year=YYYY/month=MM/``. What stays in memory across batches is small: the per-batch
-aggregates (city x partner x flow), the quarantined rows and the keys already seen.
+aggregates (city x partner x flow) and the quarantined rows.
 
 The quarantine share is decided per file, when the file is done (a file is one month: a
 broken month must not hide behind good batches). A file over the share, or with a
 table-level failure, is *blocked*: its parts are deleted and the caller publishes nothing.
 
-Duplicate keys across batch boundaries are found with a ledger of the keys seen so far (GX
-sees one batch at a time); every row of a duplicated key is quarantined, as within a batch,
-which means rewriting the parts that already hold the first row (rare, and bounded by a part).
+Duplicate keys across batch boundaries are found with a ledger of the keys seen so far, held
+on disk (GX sees one batch at a time; `tasks.ledger`); every row of a duplicated key is
+quarantined, as within a batch, which means rewriting the parts that already hold the first
+row (rare, and bounded by a part).
 
 `ingest_file` (driven by `tasks.ingest`) is a plain function on paths: Prefect tasks,
-process pools and Dask workers all
-call it, so every runner writes the same bytes.
+process pools and Dask workers all call it, so every runner writes the same bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from tasks import load, stream
 from tasks.distinct import validate_distinct
+from tasks.ledger import KeyLedger
 from tasks.quarantine import over_share_note, stack_quarantined, triage
 from tasks.validation import Failure, SuiteOutcome, load_suite, merge_results, results_table
 from tasks.validation import _expected_text as expected_text
@@ -131,6 +132,8 @@ def ingest_file(
             _release_memory()
     except load.LoadError as error:
         out.error = error
+    finally:
+        ledger.close()  # the keys held on disk; `_drop_keys` needs only the duplicates
     if ledger.duplicates and out.ok:
         first_rows, rebuilt = _drop_keys(version, out.parts, ledger)
         running = combine(rebuilt)
@@ -190,16 +193,42 @@ def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> li
 def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
     """Sum per year, month, city, partner and flow (unsorted: `combine` sorts); rows with a
     positive value are counted so that partner counts ("partners traded with") can be rebuilt
-    exactly from the sums. Grouped on the categories' codes: the text is looked at once per group."""
+    exactly from the sums.
+
+    Grouped on one integer per row, made of the text columns' category codes, and summed with
+    `np.bincount`: a pandas groupby on the five keys took ~100 bytes a row (the peak of a
+    worker), this takes ~25. A period stands for its year and month."""
+    names = {"reporter_city": "city_code", "partner": "partner", "flow": "flow"}
+    columns = [facts[c].astype("category").reset_index(drop=True) for c in ("period", *names)]
+    group, bound = np.zeros(len(facts), dtype="int64"), 1
+    for column in columns:
+        size = len(column.cat.categories) + 1  # + 1: a missing value (code -1)
+        if bound * size >= 1 << 62:  # the codes so far made dense again
+            group = pd.factorize(group)[0].astype("int64")
+            bound = int(group.max(initial=0)) + 1
+        group *= size
+        group += column.cat.codes.to_numpy()
+        group += 1
+        bound *= size
+    inverse = pd.factorize(group)[0]
+    del group
+    groups = int(inverse.max(initial=-1)) + 1
+    row = np.zeros(groups, dtype="int64")
+    row[inverse] = np.arange(len(inverse))  # a row of each group
     values = facts["value_cny"].to_numpy()
-    keys = [
-        pd.Series(facts["year"].to_numpy(), name="year"),
-        pd.Series(_period_part(facts["period"], slice(5, 7)), name="month"),
-        *(facts[c].astype("category").rename(n).reset_index(drop=True)
-          for c, n in (("reporter_city", "city_code"), ("partner", "partner"), ("flow", "flow"))),
-    ]  # fmt: skip
-    sums = pd.DataFrame({"value_cny": values, "rows": 1, "positive_rows": (values > 0).astype("int64")})
-    out = sums.groupby(keys, observed=True, sort=False).sum().reset_index()
+    period = columns[0].iloc[row]
+    out = pd.DataFrame(
+        {"year": _period_part(period, slice(0, 4)), "month": _period_part(period, slice(5, 7))}
+        | {
+            name: column.iloc[row].astype("str").to_numpy()
+            for column, name in zip(columns[1:], names.values(), strict=True)
+        }
+        | {
+            "value_cny": np.bincount(inverse, weights=values, minlength=groups),
+            "rows": np.bincount(inverse, minlength=groups).astype("int64"),
+            "positive_rows": np.bincount(inverse[values > 0], minlength=groups).astype("int64"),
+        }
+    )
     return out.astype({"city_code": "str", "partner": "str", "flow": "str"})
 
 
@@ -224,91 +253,6 @@ def combine(aggregates: list[pd.DataFrame]) -> pd.DataFrame:
         .sum()
     )
     return out.astype({"year": "int64", "month": "int64", "rows": "int64", "positive_rows": "int64"})
-
-
-class KeyLedger:
-    """The keys of earlier batches of one file, to find duplicates across batch boundaries.
-
-    Keys are held as one integer per row (8 bytes a key): each key column's values get small
-    stable ids, packed into 63 bits. The first batch sets each column's width: the bits its
-    values need, plus an even share of the bits left (the 5 trade columns need ~27 bits: ~7
-    spare bits each); a later batch with more values than that re-packs the keys held. A first
-    batch whose keys need more than 63 bits is hashed (64-bit; collisions ~1e-7 for 10 M keys).
-    """
-
-    def __init__(self, columns: list[str]):
-        self.columns = columns
-        self.widths: dict[str, int] = {}
-        self.ids: dict[str, dict[str, int]] = {c: {} for c in columns}
-        self.seen: list[np.ndarray] = []  # per earlier batch, its kept rows' keys, sorted
-        self.duplicates: set[int] = set()  # keys found in more than one batch
-        self.hashed = False
-
-    def admit(self, clean: pd.DataFrame, remember: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(rows to keep, rows whose key an earlier batch already had); the keys are remembered
-        unless this is the file's last batch (a file of one batch needs no ledger at all)."""
-        if not self.columns or clean.empty or not (remember or self.seen):
-            return clean, clean.iloc[:0]
-        keys = self.keys(clean)
-        earlier = np.zeros(len(keys), dtype=bool)
-        for seen in self.seen:  # a few sorted arrays: never copied into one
-            earlier |= seen[np.minimum(np.searchsorted(seen, keys), len(seen) - 1)] == keys
-        if remember:  # unique within the batch (GX set aside its duplicates)
-            kept = np.sort(keys[~earlier])
-            if len(kept):
-                self.seen.append(kept)
-        if earlier.any():
-            self.duplicates |= set(keys[earlier].tolist())
-        return clean[~earlier], clean[earlier]
-
-    def keys(self, frame: pd.DataFrame) -> np.ndarray:
-        """One int64 per row; the same key always gives the same number within the file."""
-        if not self.hashed:
-            columns = {c: frame[c].astype("category") for c in self.columns}
-            ids = {}
-            for column, values in columns.items():
-                table = self.ids[column]
-                ids[column] = np.array(
-                    [table.setdefault(v, len(table)) for v in values.cat.categories], dtype="int64"
-                )
-            if any(len(t) >= 1 << self.widths.get(c, 0) for c, t in self.ids.items()):
-                self._widen()
-            if not self.hashed:
-                packed = np.zeros(len(frame), dtype="int64")
-                for column, values in columns.items():
-                    packed = (packed << self.widths[column]) | ids[column][values.cat.codes.to_numpy()]
-                return packed
-        hashed = pd.util.hash_pandas_object(frame[self.columns], index=False, categorize=True)
-        return hashed.to_numpy().view("int64")
-
-    def _widen(self) -> None:
-        """Widths for the values seen so far, and the keys already held re-packed to them (a file
-        sorted by city brings most cities after its first batch); hash if 63 bits cannot hold
-        the first batch's keys."""
-        need = {c: max(len(t), 1).bit_length() for c, t in self.ids.items()}
-        spare = 63 - sum(need.values())
-        if spare < 0 and (self.seen or self.duplicates):
-            raise RuntimeError(f"key columns {self.columns} have too many distinct values in one file")
-        if spare < 0:
-            self.hashed = True
-            return
-        widths = {c: n + spare // len(need) for c, n in need.items()}
-        if self.widths:
-            self.seen = [np.sort(self._repacked(chunk, widths)) for chunk in self.seen]
-            duplicates = np.fromiter(self.duplicates, dtype="int64", count=len(self.duplicates))
-            self.duplicates = set(self._repacked(duplicates, widths).tolist())
-        self.widths = widths
-
-    def _repacked(self, keys: np.ndarray, widths: dict[str, int]) -> np.ndarray:
-        """`keys` packed with the current widths, packed again with `widths`."""
-        shift, parts = 0, {}
-        for column in reversed(self.columns):
-            parts[column] = (keys >> shift) & ((1 << self.widths[column]) - 1)
-            shift += self.widths[column]
-        packed = np.zeros(len(keys), dtype="int64")
-        for column in self.columns:
-            packed = (packed << widths[column]) | parts[column]
-        return packed
 
 
 def _unique_key(spec: dict) -> dict | None:

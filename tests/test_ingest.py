@@ -306,7 +306,7 @@ def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypat
 
 
 def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batches():
-    from tasks.trade_file import KeyLedger
+    from tasks.ledger import KeyLedger
 
     def batch(cities: range, hs2: str) -> pd.DataFrame:
         codes = [f"C{i:05d}" for i in cities]
@@ -317,7 +317,7 @@ def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batch
     assert len(kept) == 3_196 and repeated.empty and not ledger.hashed  # 12 + 1 bits, not hashed
     kept, repeated = ledger.admit(batch(range(3_000, 3_500), "01"), remember=False)
     assert list(repeated["city"]) == [f"C{i:05d}" for i in range(3_000, 3_196)] and len(kept) == 304
-    assert sum(map(len, ledger.seen)) == 3_196  # the last batch is checked, not remembered
+    assert ledger.held == 3_196  # the last batch is checked, not remembered
 
     # A file sorted by its first key column: one value in the first batch, more later. The
     # keys held are re-packed as the widths grow, and repeats from either batch are found.
@@ -336,3 +336,42 @@ def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batch
     assert list(repeated["a"]) == ["a0", "a7"] and list(kept["a"]) == ["a30"]
     with pytest.raises(RuntimeError, match="too many distinct values"):  # 5 x 13 bits > 63
         wide.admit(pd.DataFrame({c: pd.Categorical([f"{c}{i}" for i in range(4_200)]) for c in "abcde"}))
+
+
+def test_the_key_ledger_holds_its_keys_on_disk_and_reads_them_back_in_chunks(monkeypatch):
+    import tracemalloc
+
+    from tasks import ledger as ledger_module
+    from tasks.ledger import KeyLedger
+
+    monkeypatch.setattr(ledger_module, "CHUNK_KEYS", 7_777)  # runs span many chunks
+    rng = np.random.default_rng(3)
+    cities, hs2 = [f"C{i:04d}" for i in range(3_000)], [f"{i:02d}" for i in range(100)]
+
+    def batch(rows: np.ndarray) -> pd.DataFrame:  # rows: indexes into the 300,000 keys
+        return pd.DataFrame({"city": pd.Categorical.from_codes(rows // 100, cities),
+                             "hs2": pd.Categorical.from_codes(rows % 100, hs2)})  # fmt: skip
+
+    keys = rng.permutation(300_000)
+    ledger = KeyLedger(["city", "hs2"])
+    ledger.admit(batch(keys[:50_000]))
+    tracemalloc.start()
+    try:
+        for start in range(50_000, 250_000, 50_000):
+            before = tracemalloc.get_traced_memory()[0]
+            kept, repeated = ledger.admit(batch(keys[start : start + 50_000]))
+            assert len(kept) == 50_000 and repeated.empty
+            del kept, repeated
+            assert tracemalloc.get_traced_memory()[0] - before < 100_000  # 400 kB of keys a batch: on disk
+    finally:
+        tracemalloc.stop()
+    assert ledger.held == 250_000
+    # repeats from every earlier batch, in any order, mixed with new keys
+    probe = np.concatenate([keys[[3, 60_001, 149_999, 249_999]], keys[250_000:250_010]])
+    kept, repeated = ledger.admit(batch(rng.permutation(probe)), remember=False)
+    assert sorted(repeated["city"].astype(str) + repeated["hs2"].astype(str)) == sorted(
+        f"{cities[k // 100]}{hs2[k % 100]}" for k in keys[[3, 60_001, 149_999, 249_999]]
+    )
+    assert len(kept) == 10 and len(ledger.duplicates) == 4
+    ledger.close()
+    assert ledger.held == 0 and len(ledger.keys(batch(keys[:5]))) == 5  # ids stay for `_drop_keys`

@@ -118,3 +118,10 @@ def test_a_short_rest_joins_the_last_batch_instead_of_making_its_own():
     size = SAMPLE.stat().st_size
     assert _stacked(SAMPLE, int(size * 0.8))[1] == 1  # the rest (~20 %) is under half a block
     assert _stacked(SAMPLE, int(size * 0.6))[1] == 2  # the rest (~40 %) is not
+
+
+def test_a_plain_csv_is_cut_into_blocks_of_even_size():
+    size = SAMPLE.stat().st_size
+    batches = list(stream.read_batches(SAMPLE, load.TRADE_RECORDS, LABEL, int(size / 5.3)))
+    rows = [len(b) for b in batches]
+    assert len(rows) == 5 and max(rows) < 1.05 * min(rows), rows  # not four blocks and a 1.3 one
