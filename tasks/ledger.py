@@ -45,7 +45,7 @@ class KeyLedger:
         """(rows to keep, rows whose key an earlier batch already had); the keys are remembered
         unless this is the file's last batch (a file of one batch needs no ledger at all)."""
         if not self.columns or clean.empty or not (remember or self.runs):
-            return clean, clean.iloc[:0]
+            return clean, clean.iloc[:0].copy()  # a copy: a view of no rows keeps the batch alive
         keys = self.keys(clean)
         order = np.argsort(keys)  # unique within the batch: GX set aside its duplicates
         ordered = keys[order]
@@ -58,8 +58,9 @@ class KeyLedger:
             earlier[at[ordered[at] == chunk]] = True
         if remember:
             self._append(ordered[~earlier])
-        if earlier.any():
-            self.duplicates |= set(ordered[earlier].tolist())
+        if not earlier.any():
+            return clean, clean.iloc[:0].copy()  # the batch itself: no copy of its rows
+        self.duplicates |= set(ordered[earlier].tolist())
         repeated = np.zeros(len(ordered), dtype=bool)
         repeated[order] = earlier
         return clean[~repeated], clean[repeated]

@@ -7,8 +7,8 @@ known: a plain CSV) and pyarrow parses one block at a time, text straight into d
 Each batch comes out as `tasks.load.read_csv` would type it, except that text columns are
 pandas ``category``: codes over a few distinct values are smaller than strings, and the
 validation and aggregation run on the distinct values (see `tasks.distinct`). Nothing is read
-ahead but half a block of bytes, and nothing of a batch is kept here while the caller works
-on it: a worker holds about one batch.
+ahead but one byte (half a block in a compressed file), and nothing of a batch is kept here
+while the caller works on it: a worker holds about one batch.
 
 When anything looks wrong (pyarrow refuses a block, a cell is not a number, a row of empty
 cells), the file is handed to `tasks.load.read_csv`, whose diagnosis names the kind, line and
@@ -115,13 +115,14 @@ def _csv_tables(path: Path, label: str, columns: Mapping[str, str], block_bytes:
             quoted_strings_can_be_null=False,
         ),
     }
-    if raw_suffix(path) == ".csv":  # its size known: blocks of even size
-        block_bytes = _even(path.stat().st_size - header_end - 1, block_bytes)
+    lookahead = block_bytes // 2  # a short rest joins the last block
+    if raw_suffix(path) == ".csv":  # its size known: blocks of even size, and no rest to wait for
+        block_bytes, lookahead = _even(path.stat().st_size - header_end - 1, block_bytes), 1
     with pa.input_stream(path, compression="detect") as stream:
         stream.read(header_end + 1)  # the header line
         pending, ahead, last = b"", b"", False
         while not last:
-            block, ahead, last = _read_block(stream, block_bytes, ahead)
+            block, ahead, last = _read_block(stream, block_bytes, ahead, lookahead)
             data = pending + block
             del block
             cut = len(data) if last else data.rfind(b"\n") + 1  # the last may lack its newline
@@ -147,14 +148,17 @@ def _parse(box: list[memoryview], options: dict[str, Any]) -> pa.Table | None:
     return pacsv.read_csv(pa.py_buffer(lines), **options) if _has_text(lines) else None
 
 
-def _read_block(stream: pa.NativeFile, block_bytes: int, ahead: bytes) -> tuple[bytes, bytes, bool]:
+def _read_block(
+    stream: pa.NativeFile, block_bytes: int, ahead: bytes, lookahead: int
+) -> tuple[bytes, bytes, bool]:
     """(a block of `block_bytes`, the next one's start, whether it is the file's last block).
-    A file's short rest (under half a block) joins its last block, as a batch of its own would
-    cost a whole validation run for a few rows."""
-    half = block_bytes // 2
+    A rest shorter than `lookahead` joins the last block: in a compressed file, whose size is
+    unknown, half a block, as a batch of its own would cost a whole validation run for a few
+    rows; in a plain CSV, cut into even blocks, one byte, to see the end without holding half
+    a block of the next batch while the caller works on this one."""
     block = ahead + stream.read(block_bytes - len(ahead))
-    ahead = stream.read(half)
-    if len(ahead) < half:
+    ahead = stream.read(lookahead)
+    if len(ahead) < lookahead:
         return block + ahead, b"", True
     return block, ahead, False
 

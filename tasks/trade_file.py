@@ -120,15 +120,18 @@ def ingest_file(
             outcome = validate_distinct(batch, DATASET, references.parameters)
             outcomes.append(outcome)
             checked = triage(batch, outcome, 1.0)  # the file's share is decided at its end
+            del batch  # the clean rows are a copy when rows were set aside: one copy at a time
             out.blocking += checked.blocking
             if checked.blocking:
                 break
             clean, repeated = ledger.admit(checked.clean, remember=not last)
             quarantined += [checked.quarantined, _duplicate_rows(repeated, unique)]
+            del checked, repeated
             facts = to_cny(clean, references.rates)
+            del clean
             out.parts += write_parts(facts, version, job.key, number)
             running = combine([running, aggregate(facts)])
-            del batch, outcome, checked, clean, repeated, facts
+            del facts
             _release_memory()
     except load.LoadError as error:
         out.error = error
@@ -265,7 +268,7 @@ def _unique_key(spec: dict) -> dict | None:
 def _duplicate_rows(rows: pd.DataFrame, exp: dict | None) -> pd.DataFrame:
     """Quarantine entries for rows whose key appeared in an earlier batch of the file."""
     if rows.empty or exp is None:
-        return rows.iloc[:0]
+        return stack_quarantined([])  # not `rows[:0]`: a view would keep its batch alive
     columns = list(exp["kwargs"]["column_list"])
     return pd.DataFrame(
         {
