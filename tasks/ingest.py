@@ -49,7 +49,15 @@ from tasks.membership import member_keys
 from tasks.method import read_method
 from tasks.publish import KEEP_VERSIONS, write_parquet
 from tasks.quarantine import stack_quarantined
-from tasks.trade_file import DATASET, FileIngest, FileJob, References, combine, ingest_file
+from tasks.trade_file import (
+    DATASET,
+    FileIngest,
+    FileJob,
+    References,
+    combine,
+    ingest_file,
+    use_system_allocator,
+)
 from tasks.validation import (
     EXPECTATIONS_DIR,
     DataValidationError,
@@ -196,6 +204,7 @@ def ingest_trade(
     One run at a time per warehouse (a file lock), so that editions scored in parallel can share it.
     """
     started = time.perf_counter()
+    use_system_allocator()  # before any Arrow work; workers forked from here inherit it
     catalog = Catalog(
         raw=Path(raw_dir),
         warehouse=Path(warehouse_dir),
