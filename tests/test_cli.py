@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tasks.catalog import PROJECT_ROOT
+from tests.conftest import seeded_warehouse
 
 COMMANDS = [[], ["run"], ["show"], ["score"], ["validate"], ["serve"], ["backfill"], ["runs"]]
 
@@ -24,9 +27,22 @@ def coopindex(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
-def test_every_command_has_help(command):
-    result = coopindex(*command, "--help")
+def command_id(command: list[str]) -> str:
+    return " ".join(command) or "top"
+
+
+@pytest.fixture(scope="module")
+def help_pages() -> dict[str, subprocess.CompletedProcess[str]]:
+    """`coopindex <command> --help` of every command, each in its own process, as many at a time
+    as there are CPUs (a process spends its second or two importing, on one CPU)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        pages = pool.map(lambda command: coopindex(*command, "--help"), COMMANDS)
+        return dict(zip(map(command_id, COMMANDS), pages, strict=True))
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=command_id)
+def test_every_command_has_help(command, help_pages):
+    result = help_pages[command_id(command)]
     assert result.returncode == 0, result.stderr
     assert "Usage" in result.stdout and "--help" in result.stdout
 
@@ -58,16 +74,24 @@ def test_run_with_a_bad_file_prints_where_and_no_traceback(raw_copy, warehouse):
     assert not (warehouse / "edition=2018").exists()
 
 
-def test_validate_reports_without_publishing(raw_copy, warehouse):
+def test_validate_reports_without_publishing(raw_copy, warehouse, shipped_store, tmp_path):
     where = ("--raw", str(raw_copy), "--warehouse", str(warehouse))
-    good = coopindex("validate", "--edition", "2018", *where)
+    # The clean inputs are validated in their own copy of raw/ and of the warehouse, by a process
+    # running beside the one that validates the inputs with a bad row.
+    clean_raw = shutil.copytree(PROJECT_ROOT / "raw", tmp_path / "clean" / "raw")
+    clean_warehouse = seeded_warehouse(shipped_store, tmp_path / "clean" / "warehouse")
+    clean = ("--raw", str(clean_raw), "--warehouse", str(clean_warehouse))
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        running = beside.submit(coopindex, "validate", "--edition", "2018", *clean)
+        path = raw_copy / "trade" / "2018" / "2018-07.csv"
+        lines = path.read_text().splitlines()
+        lines[3] = lines[3].replace("export", "exprot")
+        path.write_text("\n".join(lines) + "\n")
+        one_bad_row = coopindex("validate", "--edition", "2018", *where)
+        good = running.result()
     assert good.returncode == 0, good.stdout + good.stderr
     assert "trade_records" in good.stdout and "pass every critical check" in good.stdout
-    path = raw_copy / "trade" / "2018" / "2018-07.csv"
-    lines = path.read_text().splitlines()
-    lines[3] = lines[3].replace("export", "exprot")
-    path.write_text("\n".join(lines) + "\n")
-    one_bad_row = coopindex("validate", "--edition", "2018", *where)
+    assert not list(clean_warehouse.glob("edition=*"))
     assert one_bad_row.returncode == 0, one_bad_row.stdout + one_bad_row.stderr
     assert "raw/trade/2018/2018-07.csv, line 4, column 'flow'" in one_bad_row.stdout
     assert "1 row(s) would be quarantined" in one_bad_row.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -10,9 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.catalog import EDITION_DATASETS, Catalog
+from tasks.catalog import EDITION_DATASETS, PROJECT_ROOT, Catalog
 from tasks.validation import DataValidationError
-from tests.conftest import tree_digest
+from tests.conftest import copy_warehouse, seeded_warehouse, tree_digest
 
 
 def index_scores(catalog: Catalog, edition: int = 2018) -> pd.Series:
@@ -88,35 +89,18 @@ def test_duckdb_reads_every_output_and_the_manifest_describes_the_run(sample_edi
     assert set(manifest["timings_s"]) >= {"load", "validate", "score", "stage"}
 
 
-def test_greek_trade_before_2019_is_quarantined_not_scored(prefect_server, raw_copy, tmp_path, warehouse):
-    from flows.edition import score_edition
-
-    path = raw_copy / "trade" / "2018" / "2018-05.csv"
-    lines = path.read_text().splitlines()
-    fields = lines[7].split(",")
-    fields[2] = "GRC"
-    lines[7] = ",".join(fields)
-    path.write_text("\n".join(lines) + "\n")
-
-    score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
-    catalog = Catalog(warehouse=warehouse)
+def test_greek_trade_before_2019_is_quarantined_not_scored(two_bad_rows):
+    catalog, _ = two_bad_rows
     quarantined = pd.read_parquet(catalog.dataset(2018, "quarantine"))
-    row = quarantined.iloc[0]
-    assert (row["file"], row["line"], row["column"], row["value"]) == (
-        "raw/trade/2018/2018-05.csv",
-        8,
-        "partner",
-        "GRC",
-    )
+    [row] = [r for _, r in quarantined.iterrows() if r["file"] == GREEK[0]]
+    assert (row["file"], row["line"], row["column"], row["value"]) == (*GREEK, "GRC")
     assert "GRC" not in set(pd.read_parquet(catalog.dataset(2018, "trade_facts"))["partner"])
 
 
-def test_a_broken_reference_file_stops_the_run_and_changes_nothing(
-    prefect_server, raw_copy, tmp_path, warehouse
-):
+def test_a_broken_reference_file_stops_the_run_and_changes_nothing(published_2018, raw_copy, tmp_path):
     from flows.edition import score_edition
 
-    score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+    warehouse = copy_warehouse(published_2018[0], tmp_path / "warehouse")  # 2018 published from raw/
     before = tree_digest(warehouse)
     path = raw_copy / "reference" / "fx_rates.csv"
     path.write_text(path.read_text().replace("2018,USD,", "2018,usd,"))
@@ -180,23 +164,46 @@ def _break_values(path, lines_to_break):
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_a_few_bad_rows_are_quarantined_and_the_rest_published(prefect_server, raw_copy, tmp_path, warehouse):
+# The bad rows planted in `two_bad_rows`, as the quarantine names them: (file, line, column).
+GREEK = ("raw/trade/2018/2018-05.csv", 8, "partner")  # Greece joined in 2019
+NEGATIVE = ("raw/trade/2018/2018-03.csv", 40, "value")
+
+
+@pytest.fixture(scope="module")
+def two_bad_rows(prefect_server, shipped_store, tmp_path_factory) -> tuple[Catalog, dict]:
+    """Edition 2018 scored once by the real flow from a copy of raw/ with one bad row in each of
+    two files, few enough for each file to be quarantined, not blocked: trade with Greece in May
+    2018 (a member only from 2019) and a negative value in March."""
     from flows.edition import score_edition
 
-    _break_values(raw_copy / "trade" / "2018" / "2018-03.csv", [40])
-    summary = score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
-    catalog = Catalog(warehouse=warehouse)
+    base = tmp_path_factory.mktemp("two-bad-rows")
+    raw = base / "raw"
+    shutil.copytree(PROJECT_ROOT / "raw", raw)
+    path = raw / "trade" / "2018" / "2018-05.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[7].split(",")
+    fields[2] = "GRC"
+    lines[7] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    _break_values(raw / "trade" / "2018" / "2018-03.csv", [40])
+
+    warehouse = seeded_warehouse(shipped_store, base / "warehouse")
+    summary = score_edition(2018, raw_dir=str(raw), warehouse_dir=str(warehouse))
+    return Catalog(warehouse=warehouse), summary
+
+
+def test_a_few_bad_rows_are_quarantined_and_the_rest_published(two_bad_rows):
+    catalog, summary = two_bad_rows
     quarantined = pd.read_parquet(catalog.dataset(2018, "quarantine"))
-    assert quarantined[["file", "line", "column"]].values.tolist() == [
-        ["raw/trade/2018/2018-03.csv", 40, "value"]
-    ]
-    assert quarantined["value"].str.startswith("-").all()
+    assert sorted(quarantined[["file", "line", "column"]].values.tolist()) == [list(NEGATIVE), list(GREEK)]
+    assert quarantined.loc[quarantined["file"] == NEGATIVE[0], "value"].str.startswith("-").all()
     facts = pd.read_parquet(catalog.dataset(2018, "trade_facts"))
     march = facts[facts["source_file"] == "raw/trade/2018/2018-03.csv"]
     assert 40 not in set(march["source_line"]) and len(march) == 16777 - 1
     manifest = json.loads(catalog.manifest(2018).read_text())
-    assert manifest["validation"]["quarantined_rows"] == 1
+    assert manifest["validation"]["quarantined_rows"] == 2
     reports = manifest["validation"]["reports"]
+    warehouse = catalog.warehouse
     assert (warehouse / reports["quarantine"]).exists() and (warehouse / reports["data_docs"]).exists()
     assert summary["top"] == "NGB"
 

@@ -19,7 +19,7 @@ import pytest
 from tasks import load
 from tasks.catalog import PROJECT_ROOT
 from tasks.load import Kind, LoadError, check_folder, read_csv
-from tests.conftest import seeded_warehouse, tree_digest
+from tests.conftest import copy_warehouse, tree_digest
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 
@@ -254,15 +254,13 @@ def test_the_loader_names_kind_file_line_and_column(case, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def published(prefect_server, shipped_store, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
-    """A private copy of raw/ and a warehouse with edition 2018 published from it, once per module."""
-    from flows.edition import score_edition
-
+def published(prefect_server, published_2018, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """A private copy of raw/ and a warehouse with edition 2018 published from raw/ (the same
+    files), once per module."""
     base = tmp_path_factory.mktemp("malformed")
     raw = base / "raw"
     shutil.copytree(PROJECT_ROOT / "raw", raw)
-    warehouse = seeded_warehouse(shipped_store, base / "warehouse")
-    score_edition(2018, raw_dir=str(raw), warehouse_dir=str(warehouse))
+    warehouse = copy_warehouse(published_2018[0], base / "warehouse")
     return raw, warehouse, tree_digest(warehouse)
 
 
