@@ -56,9 +56,10 @@ class KeyLedger:
             inside = at < len(ordered)
             at, chunk = at[inside], chunk[inside]
             earlier[at[ordered[at] == chunk]] = True
+        found = bool(earlier.any())
         if remember:
-            self._append(ordered[~earlier])
-        if not earlier.any():
+            self._append(ordered[~earlier] if found else ordered)
+        if not found:
             return clean, clean.iloc[:0].copy()  # the batch itself: no copy of its rows
         self.duplicates |= set(ordered[earlier].tolist())
         repeated = np.zeros(len(ordered), dtype=bool)

@@ -200,8 +200,8 @@ def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
     exactly from the sums.
 
     Grouped on one integer per row, made of the text columns' category codes, and summed with
-    `np.bincount`: a pandas groupby on the five keys took ~100 bytes a row (the peak of a
-    worker), this takes ~25. A period stands for its year and month."""
+    `np.bincount`: a pandas groupby on the five keys took ~100 bytes a row at a worker's peak,
+    this takes ~50. A period stands for its year and month."""
     names = {"reporter_city": "city_code", "partner": "partner", "flow": "flow"}
     columns = [facts[c].astype("category").reset_index(drop=True) for c in ("period", *names)]
     group, bound = np.zeros(len(facts), dtype="int64"), 1
