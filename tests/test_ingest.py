@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -303,6 +304,7 @@ def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypat
     folder = _months(raw, tmp_path / "raw1", 1)
     ingest_trade(folder, tmp_path / "warehouse", workers=1, block_bytes=50_000)
     assert batches >= 10 and len(alive) == 0 and 1 <= most <= 2, (batches, most)
+    assert pa.default_memory_pool().backend_name == "system"  # mimalloc's RSS crept batch by batch
 
 
 def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batches():
