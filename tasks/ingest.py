@@ -216,10 +216,11 @@ def ingest_trade(
     with FileLock(lock, timeout=lock_timeout_s):
         previous = published(catalog)
         old: dict[str, dict] = previous["files"] if previous else {}
+        wanted = trade_years(catalog, years)
         with ThreadPoolExecutor(max_workers=1) as planning:  # checksums while GX checks the references
-            planned = planning.submit(trade_jobs, catalog, years, None if force else old)
+            planned = planning.submit(trade_jobs, catalog, wanted, None if force else old)
             try:
-                references = read_references(catalog, trade_years(catalog, years), max_share)
+                references = read_references(catalog, wanted, max_share)
             except Exception:
                 planned.result()  # a malformed trade folder is reported first, as before
                 raise
@@ -283,7 +284,7 @@ def ingest_and_write(
     result = ingest_file(job, references, version, block_bytes)
     if result.ok:
         result.entry = _write_file(version, result, references) | job.seen
-        result.aggregates, result.gx_results = result.aggregates.iloc[:0], []
+        result.aggregates, result.gx_results = result.aggregates.iloc[:0].copy(), []  # not a view
     return result
 
 

@@ -115,16 +115,22 @@ def _csv_tables(path: Path, label: str, columns: Mapping[str, str], block_bytes:
             quoted_strings_can_be_null=False,
         ),
     }
-    lookahead = block_bytes // 2  # a short rest joins the last block
-    if raw_suffix(path) == ".csv":  # its size known: blocks of even size, and no rest to wait for
+    # Each block reads ahead to see the file's end: a rest shorter than `lookahead` joins the last
+    # block. In a compressed file (size unknown) that is half a block, as a batch of its own would
+    # cost a whole validation run for a few rows; a plain CSV is cut into even blocks and reads
+    # one byte ahead, so that nothing of the next batch is held while the caller works.
+    lookahead = block_bytes // 2
+    if raw_suffix(path) == ".csv":
         block_bytes, lookahead = _even(path.stat().st_size - header_end - 1, block_bytes), 1
     with pa.input_stream(path, compression="detect") as stream:
         stream.read(header_end + 1)  # the header line
         pending, ahead, last = b"", b"", False
         while not last:
-            block, ahead, last = _read_block(stream, block_bytes, ahead, lookahead)
-            data = pending + block
-            del block
+            data = pending + ahead + stream.read(block_bytes - len(ahead))  # one copy of the block
+            ahead = stream.read(lookahead)
+            last = len(ahead) < lookahead
+            if last and ahead:
+                data += ahead
             cut = len(data) if last else data.rfind(b"\n") + 1  # the last may lack its newline
             pending = data[cut:]
             box = [memoryview(data)[:cut]]  # no copy
@@ -148,21 +154,6 @@ def _parse(box: list[memoryview], options: dict[str, Any]) -> pa.Table | None:
     nothing holds the raw bytes (a generator keeps its locals while its caller works)."""
     lines = box.pop()
     return pacsv.read_csv(pa.py_buffer(lines), **options) if _has_text(lines) else None
-
-
-def _read_block(
-    stream: pa.NativeFile, block_bytes: int, ahead: bytes, lookahead: int
-) -> tuple[bytes, bytes, bool]:
-    """(a block of `block_bytes`, the next one's start, whether it is the file's last block).
-    A rest shorter than `lookahead` joins the last block: in a compressed file, whose size is
-    unknown, half a block, as a batch of its own would cost a whole validation run for a few
-    rows; in a plain CSV, cut into even blocks, one byte, to see the end without holding half
-    a block of the next batch while the caller works on this one."""
-    block = ahead + stream.read(block_bytes - len(ahead))
-    ahead = stream.read(lookahead)
-    if len(ahead) < lookahead:
-        return block + ahead, b"", True
-    return block, ahead, False
 
 
 def _has_text(data: memoryview) -> bool:
