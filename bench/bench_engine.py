@@ -3,9 +3,9 @@
     .venv/bin/python bench/bench_engine.py           # full size (targets in bench/README.md)
     .venv/bin/python bench/bench_engine.py --quick   # tiny sizes, a smoke test (the test suite runs it)
 
-(a) `tasks.index.compute_index` end to end, against the irreducible arithmetic: the same
+(a) `tasks.engine.index.compute_index` end to end, against the irreducible arithmetic: the same
     min-max normalisation and weighted mean as one numpy matrix product over all indicators.
-(b) `tasks.sensitivity.uncertainty`, against the naive way: one replication's cost (a new
+(b) `tasks.engine.sensitivity.uncertainty`, against the naive way: one replication's cost (a new
     framework with noisy weights, a method with the sampled choices, `compute_index`, rank)
     times the number of replications.
 
@@ -26,13 +26,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.aggregate import aggregate  # noqa: E402
-from tasks.framework import Framework  # noqa: E402
-from tasks.index import compute_index  # noqa: E402
-from tasks.method import Method  # noqa: E402
-from tasks.normalise import normalise  # noqa: E402
-from tasks.results import rank, score_table  # noqa: E402
-from tasks.sensitivity import Choice, sensitivity, uncertainty  # noqa: E402
+from tasks.engine.aggregate import aggregate  # noqa: E402
+from tasks.engine.framework import Framework  # noqa: E402
+from tasks.engine.index import compute_index  # noqa: E402
+from tasks.engine.method import Method  # noqa: E402
+from tasks.engine.normalise import normalise  # noqa: E402
+from tasks.engine.results import rank, score_table  # noqa: E402
+from tasks.engine.sensitivity import Choice, sensitivity, uncertainty  # noqa: E402
 
 MISSING = 0.02  # share of missing values in the synthetic data
 

@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flows  # noqa: E402,F401 - Prefect defaults before Prefect is imported
-from tasks import edition as steps  # noqa: E402
-from tasks.catalog import Catalog  # noqa: E402
-from tasks.publish import publish  # noqa: E402
+from tasks.edition import steps  # noqa: E402
+from tasks.warehouse.catalog import Catalog  # noqa: E402
+from tasks.warehouse.publish import publish  # noqa: E402
 
 
 def plain(warehouse: Path) -> None:

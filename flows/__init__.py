@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from tasks.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 PREFECT_DEFAULTS = {
     "PREFECT_HOME": str(PROJECT_ROOT / ".prefect"),

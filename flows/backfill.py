@@ -1,7 +1,7 @@
 """Backfill a range of editions: one `score-edition` flow run per edition, a few at a time.
 
 Editions that are current (same input checksums and method version as published, see
-`tasks.runs.is_current`) are skipped unless forced. With `parallel` 1 the editions run one
+`tasks.warehouse.runs.is_current`) are skipped unless forced. With `parallel` 1 the editions run one
 after another in this process; with more, in that many spawned worker processes that share
 this process's Prefect API. Processes, not threads: an edition's work (pandas, GX) holds the
 GIL most of the time, so two threads ran at half speed each (8 editions on 2 cores: 38-57 s
@@ -43,9 +43,9 @@ from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
-from tasks import manifest as manifest_facts
-from tasks.catalog import Catalog
-from tasks.runs import city_name, is_current, list_runs, write_run_log
+from tasks.warehouse import manifest as manifest_facts
+from tasks.warehouse.catalog import Catalog
+from tasks.warehouse.runs import city_name, is_current, list_runs, write_run_log
 
 SUMMARY_COLUMNS = ("edition", "status", "duration_s", "rows", "top_city", "run_id", "flow_run_id", "reason")
 # Wide enough for the tables when output goes to a file or a CI log.
@@ -309,7 +309,7 @@ def _failed_run_id(catalog: Catalog, exc: Exception, started: datetime) -> str:
 
 def _is_data_error(exc: Exception) -> bool:
     from flows.edition import DATA_ERRORS
-    from tasks.edition import EditionBusyError, MissingInputError
+    from tasks.edition.steps import EditionBusyError, MissingInputError
 
     return isinstance(exc, (*DATA_ERRORS, MissingInputError, EditionBusyError))
 

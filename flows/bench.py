@@ -1,17 +1,17 @@
 """`coopindex bench`: the validated trade ingest against a DuckDB baseline, on synthetic customs data.
 
-Generates N rows in the raw contract's format (`tasks.synthetic_trade`), then measures, each
+Generates N rows in the raw contract's format (`tasks.bench.synthetic_trade`), then measures, each
 in a fresh process so that none inherits another's imports, caches or memory:
 
 - DuckDB: read the CSVs, convert to CNY, write the yearly city aggregates, no validation
-  (`tasks.baseline.duckdb_baseline`); run before and after ours and the better run
+  (`tasks.bench.baseline.duckdb_baseline`); run before and after ours and the better run
   reported, to be fair to it;
 - the pyarrow floor: our data path with no validation (`tasks.baseline.pyarrow_floor`:
   pyarrow CSV reader, pandas, all rows written as Parquet facts by forked workers), run
   once between the first DuckDB run and ours. ours / DuckDB = (floor / DuckDB) x (ours /
   floor): the first factor is what our tools cost against DuckDB's engine, the second what
   validating costs on top of them;
-- ours: the validated ingest (`tasks.ingest.ingest_trade`: GX suite, quarantine, clean
+- ours: the validated ingest (`tasks.trade.ingest.ingest_trade`: GX suite, quarantine, clean
   facts in CNY and the yearly city aggregates).
 
 The wall time of a bare `import great_expectations` in a fresh process is measured once too,
@@ -46,11 +46,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tasks.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 console = Console()
 
-DEFAULT_INGEST = "tasks.ingest:ingest_trade"
+DEFAULT_INGEST = "tasks.trade.ingest:ingest_trade"
 POLL_SECONDS = 0.02
 # Measured with the default generator: 10 M rows -> 389 MB of CSV, about a third of that gzipped.
 CSV_BYTES_PER_ROW = 40
@@ -68,7 +68,7 @@ import json, sys, time
 from pathlib import Path
 a = json.loads(sys.argv[1])
 import duckdb  # imported before the clock, as the other sides' modules are
-from tasks.baseline import duckdb_baseline
+from tasks.bench.baseline import duckdb_baseline
 started = time.perf_counter()
 rows = duckdb_baseline(Path(a["raw"]), Path(a["out"]), threads=a["threads"], years=a["years"])
 result = {"rows": rows, "work_s": time.perf_counter() - started}
@@ -79,7 +79,7 @@ import json, sys, time
 from pathlib import Path
 a = json.loads(sys.argv[1])
 import numpy, pandas, pyarrow.csv, pyarrow.parquet  # before the clock, as the other sides' modules
-from tasks.baseline import pyarrow_floor
+from tasks.bench.baseline import pyarrow_floor
 started = time.perf_counter()
 rows = pyarrow_floor(Path(a["raw"]), Path(a["out"]), years=a["years"], workers=a["workers"])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"great_expectations", "prefect", "duckdb"})
@@ -193,7 +193,7 @@ def run_bench(
     ingest: str = DEFAULT_INGEST,
 ) -> dict[str, Any]:
     """Generate (or reuse) the data in work/raw, measure the three sides, check the aggregates."""
-    from tasks.synthetic_trade import generate, read_manifest
+    from tasks.bench.synthetic_trade import generate, read_manifest
 
     work.mkdir(parents=True, exist_ok=True)
     raw = work / "raw"
@@ -381,10 +381,10 @@ def _checks(work: Path, generated: Any, threads: int | None) -> dict[str, Any]:
     rules; the floor's against DuckDB's baseline (the same rows, neither validated)."""
     import pandas as pd
 
-    from tasks import load
-    from tasks.baseline import compare_city_year, facts_city_year, rules_city_year
-    from tasks.catalog import Catalog
-    from tasks.membership import member_keys
+    from tasks.bench.baseline import compare_city_year, facts_city_year, rules_city_year
+    from tasks.quality import load
+    from tasks.trade.membership import member_keys
+    from tasks.warehouse.catalog import Catalog
 
     catalog = Catalog(raw=work / "raw")
     store = (work / "warehouse" / "trade").resolve()  # a link to the published version

@@ -16,14 +16,14 @@ import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.backfill import backfill_command, runs_command, wait_for_task_records
 from flows.bench import bench_command
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
-from tasks import load
-from tasks.catalog import Catalog
-from tasks.edition import EditionBusyError, MissingInputError
-from tasks.framework import Framework, FrameworkError
-from tasks.load import LoadError
-from tasks.method import MethodError, read_method
-from tasks.results import top_table
-from tasks.validation import DataValidationError
+from tasks.edition.steps import EditionBusyError, MissingInputError
+from tasks.engine.framework import Framework, FrameworkError
+from tasks.engine.method import MethodError, read_method
+from tasks.engine.results import top_table
+from tasks.quality import load
+from tasks.quality.load import LoadError
+from tasks.quality.validation import DataValidationError
+from tasks.warehouse.catalog import Catalog
 
 app = typer.Typer(
     help="coopindex: score Chinese cities' cooperation with the CEEC countries, edition by edition.",
@@ -135,7 +135,7 @@ def validate(
 ) -> None:
     """Check every input of an edition with its GX suite and the cross-dataset checks; publish no
     edition. (Trade files are checked by the ingest, which keeps new or changed ones in the store.)"""
-    from tasks import edition as steps
+    from tasks.edition import steps
 
     catalog = _catalog(raw, warehouse, config)
     try:
@@ -229,10 +229,10 @@ def score(
     top: Annotated[int, typer.Option(help="How many units to print.")] = 10,
 ) -> None:
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
-    from tasks.analysis import analyse
-    from tasks.export import write_index
-    from tasks.index import compute_index
-    from tasks.units import read_framework, read_units
+    from tasks.engine.analysis import analyse
+    from tasks.engine.export import write_index
+    from tasks.engine.index import compute_index
+    from tasks.engine.units import read_framework, read_units
 
     try:
         tree, settings = read_framework(framework)

@@ -21,19 +21,19 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from tasks import edition as steps
-from tasks import manifest as manifest_facts
-from tasks.catalog import PROJECT_ROOT, Catalog
-from tasks.compare import changes
-from tasks.edition import EditionBusyError, MissingInputError
-from tasks.framework import Framework, FrameworkError
-from tasks.ingest import BlockedFilesError
-from tasks.load import LoadError
-from tasks.method import MethodError
-from tasks.publish import stage, switch
-from tasks.results import top_mean, top_table
-from tasks.trade_store import write_facts
-from tasks.validation import DataValidationError, raise_for_failures, results_table
+from tasks.edition import steps
+from tasks.edition.steps import EditionBusyError, MissingInputError
+from tasks.engine.compare import changes
+from tasks.engine.framework import Framework, FrameworkError
+from tasks.engine.method import MethodError
+from tasks.engine.results import top_mean, top_table
+from tasks.quality.load import LoadError
+from tasks.quality.validation import DataValidationError, raise_for_failures, results_table
+from tasks.trade.ingest import BlockedFilesError
+from tasks.trade.store import write_facts
+from tasks.warehouse import manifest as manifest_facts
+from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
+from tasks.warehouse.publish import stage, switch
 
 DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
 

@@ -1,6 +1,6 @@
 """The trade-ingest flow: raw customs files -> validated clean facts, one Prefect task per file.
 
-`tasks.ingest.ingest_trade` plans (which files are new or changed), and publishes the store
+`tasks.trade.ingest.ingest_trade` plans (which files are new or changed), and publishes the store
 version; this flow only chooses *where* the per-file work runs, through the `mapper` it hands
 over: a Prefect task per file on the chosen task runner.
 
@@ -13,7 +13,7 @@ Runners (`--runner`):
   filesystem).
 A task is one file (a month, up to millions of rows): partition-sized work, so the per-task
 cost of either runner (milliseconds) does not matter. Every runner calls the same
-`tasks.trade_file.ingest_file`, so the outputs are byte-identical.
+`tasks.trade.file.ingest_file`, so the outputs are byte-identical.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
-from tasks.ingest import IngestReport, ingest_trade
-from tasks.trade_file import FileIngest, FileJob
+from tasks.trade.file import FileIngest, FileJob
+from tasks.trade.ingest import IngestReport, ingest_trade
 
 Runner = Literal["local", "dask"]
 RUNNERS: tuple[str, ...] = ("local", "dask")
@@ -39,7 +39,7 @@ RUNNERS: tuple[str, ...] = ("local", "dask")
 
 @task(name="ingest-trade-file", cache_policy=NO_CACHE, timeout_seconds=3600)
 def ingest_one(work: Callable[[FileJob], FileIngest], job: FileJob) -> FileIngest:
-    """One raw file; `work` is `tasks.ingest.ingest_and_write` with the references and the version bound."""
+    """One raw file; `work` is `tasks.trade.ingest.ingest_and_write`, references and version bound."""
     return work(job)
 
 

@@ -32,15 +32,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks import load  # noqa: E402
-from tasks.catalog import Catalog  # noqa: E402
-from tasks.framework import Framework  # noqa: E402
-from tasks.fx import to_cny  # noqa: E402
-from tasks.index import compute_index, wide_values  # noqa: E402
-from tasks.membership import members_in  # noqa: E402
-from tasks.method import read_method  # noqa: E402
-from tasks.results import top_mean  # noqa: E402
-from tasks.trade import city_trade, trade_indicators  # noqa: E402
+from tasks.engine.framework import Framework  # noqa: E402
+from tasks.engine.index import compute_index, wide_values  # noqa: E402
+from tasks.engine.method import read_method  # noqa: E402
+from tasks.engine.results import top_mean  # noqa: E402
+from tasks.quality import load  # noqa: E402
+from tasks.trade.figures import city_trade, trade_indicators  # noqa: E402
+from tasks.trade.fx import to_cny  # noqa: E402
+from tasks.trade.membership import members_in  # noqa: E402
+from tasks.warehouse.catalog import Catalog  # noqa: E402
 
 SEED = 20190605
 YEARS = range(2013, 2021)

@@ -13,7 +13,7 @@ import websockets.client
 import websockets.sync.connection
 
 import flows  # noqa: F401 - Prefect defaults before Prefect is imported
-from tasks.catalog import PROJECT_ROOT, Catalog
+from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 
 # Once a flow has run, Prefect's events client keeps a websocket open in a background thread, and
 # websockets draws each ping's payload from the global `random` (its keepalive ping every 20 s,
@@ -42,7 +42,7 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def shipped_store(tmp_path_factory) -> Path:
     """The shipped sample's trade files ingested once (a warehouse holding only the trade store)."""
-    from tasks.ingest import ingest_trade
+    from tasks.trade.ingest import ingest_trade
 
     template = tmp_path_factory.mktemp("store-template")
     ingest_trade(PROJECT_ROOT / "raw", template, workers=2)

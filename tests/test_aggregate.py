@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.aggregate import AGGREGATORS, a_gmean, a_hmean, a_pmean, aggregate
-from tasks.framework import Framework
-from tasks.normalise import normalise
+from tasks.engine.aggregate import AGGREGATORS, a_gmean, a_hmean, a_pmean, aggregate
+from tasks.engine.framework import Framework
+from tasks.engine.normalise import normalise
 
 ASEM = Path(__file__).parent / "data" / "coinr_asem"
 

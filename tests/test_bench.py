@@ -17,14 +17,20 @@ from typer.testing import CliRunner
 
 from flows.bench import measure
 from flows.cli import app
-from tasks import load
-from tasks.baseline import CITY_YEAR_COLUMNS, compare_city_year, duckdb_baseline, pyarrow_floor, trade_files
-from tasks.catalog import PROJECT_ROOT
-from tasks.fx import fx_keys, to_cny
-from tasks.membership import member_keys, members_in
-from tasks.synthetic_trade import BAD_KINDS, generate, read_manifest
-from tasks.trade import city_year_totals
-from tasks.validation import validate
+from tasks.bench.baseline import (
+    CITY_YEAR_COLUMNS,
+    compare_city_year,
+    duckdb_baseline,
+    pyarrow_floor,
+    trade_files,
+)
+from tasks.bench.synthetic_trade import BAD_KINDS, generate, read_manifest
+from tasks.quality import load
+from tasks.quality.validation import validate
+from tasks.trade.figures import city_year_totals
+from tasks.trade.fx import fx_keys, to_cny
+from tasks.trade.membership import member_keys, members_in
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 ROWS = 20_000
 KEY = ["period", "reporter_city", "partner", "flow", "hs2"]
@@ -57,7 +63,7 @@ def test_generator_writes_exactly_the_rows_in_twelve_month_files(generated):
 
 
 def test_generated_rows_are_skewed_unique_and_read_by_the_loader(generated):
-    records = _records(generated.raw_dir)  # tasks.load refuses anything off contract
+    records = _records(generated.raw_dir)  # tasks.quality.load refuses anything off contract
     assert len(records) == ROWS
     assert not records.duplicated(KEY).any()
     members = load.read_csv(Path("raw/reference/ceec_members.csv"), load.CEEC_MEMBERS)

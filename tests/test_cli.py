@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tasks.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT
 from tests.conftest import seeded_warehouse
 
 COMMANDS = [[], ["run"], ["show"], ["score"], ["validate"], ["serve"], ["backfill"], ["runs"]]

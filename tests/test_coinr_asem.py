@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 ASEM = PROJECT_ROOT / "tests" / "data" / "coinr_asem"
 METHOD = PROJECT_ROOT / "tests" / "coinr_asem_method.yaml"

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from tasks.compare import changes
-from tasks.framework import Framework
+from tasks.engine.compare import changes
+from tasks.engine.framework import Framework
 
 FRAMEWORK = Framework.from_table(
     pd.DataFrame(

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from tasks.denominate import denominate
+from tasks.engine.denominate import denominate
 
 ASEM = Path(__file__).parent / "data" / "coinr_asem"
 ASEM_ID_COLUMNS = ["UnitName", "Year", "Group_GDP", "Group_GDPpc", "Group_Pop", "Group_EurAsia"]

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _healthy, _monthly_target, edition_for
-from tasks.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks import load
-from tasks.catalog import Catalog
-from tasks.distinct import MAX_SHARE, Distinct, validate_distinct
-from tasks.fx import fx_keys
-from tasks.membership import member_keys
-from tasks.validation import SuiteOutcome, validate
+from tasks.quality import load
+from tasks.quality.distinct import MAX_SHARE, Distinct, validate_distinct
+from tasks.quality.validation import SuiteOutcome, validate
+from tasks.trade.fx import fx_keys
+from tasks.trade.membership import member_keys
+from tasks.warehouse.catalog import Catalog
 from tests.test_validation import DATASETS, PARAMETERS, clean_frame
 
 KEY = ["period", "reporter_city", "partner", "flow", "hs2"]
@@ -43,7 +43,7 @@ def as_category(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_keys(records: pd.DataFrame) -> pd.DataFrame:
-    """The derived key columns, as `tasks.edition.load_inputs` adds them."""
+    """The derived key columns, as `tasks.edition.steps.load_inputs` adds them."""
     records = records.copy()
     year = pd.to_numeric(records["period"].str[:4], errors="coerce").fillna(-1).astype("int64")
     records["year"] = year

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.catalog import EDITION_DATASETS, PROJECT_ROOT, Catalog
-from tasks.validation import DataValidationError
+from tasks.quality.validation import DataValidationError
+from tasks.warehouse.catalog import EDITION_DATASETS, PROJECT_ROOT, Catalog
 from tests.conftest import copy_warehouse, seeded_warehouse, tree_digest
 
 

@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from tasks import edition as steps
-from tasks.catalog import PROJECT_ROOT, Catalog
+from tasks.edition import steps
+from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tests.conftest import seeded_warehouse
 
 

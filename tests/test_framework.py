@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from tasks.catalog import Catalog
-from tasks.framework import Framework, FrameworkError
-from tasks.load import FRAMEWORK, read_csv
+from tasks.engine.framework import Framework, FrameworkError
+from tasks.quality.load import FRAMEWORK, read_csv
+from tasks.warehouse.catalog import Catalog
 
 
 def table(rows):

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tasks.denominate import denominate
-from tasks.impute import IMPUTERS, impute, impute_panel
+from tasks.engine.denominate import denominate
+from tasks.engine.impute import IMPUTERS, impute, impute_panel
 from tests.test_denominate import (
     DENOMINATOR_COLUMNS,
     STAGE_RTOL,

@@ -2,12 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.aggregate import a_amean, aggregate
-from tasks.framework import Framework
-from tasks.index import compute_index, wide_values
-from tasks.method import Method
-from tasks.normalise import normalise
-from tasks.results import rank, top_mean
+from tasks.engine.aggregate import a_amean, aggregate
+from tasks.engine.framework import Framework
+from tasks.engine.index import compute_index, wide_values
+from tasks.engine.method import Method
+from tasks.engine.normalise import normalise
+from tasks.engine.results import rank, top_mean
 
 FRAMEWORK = Framework.from_table(
     pd.DataFrame(

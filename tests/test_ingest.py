@@ -15,14 +15,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import load
-from tasks.catalog import PROJECT_ROOT
-from tasks.fx import to_cny
-from tasks.ingest import RACY_NS, ingest_trade
-from tasks.load_errors import Kind
-from tasks.manifest import sha256
-from tasks.trade import city_year_totals
-from tasks.validation import DataValidationError
+from tasks.quality import load
+from tasks.quality.load_errors import Kind
+from tasks.quality.validation import DataValidationError
+from tasks.trade.figures import city_year_totals
+from tasks.trade.fx import to_cny
+from tasks.trade.ingest import RACY_NS, ingest_trade
+from tasks.warehouse.catalog import PROJECT_ROOT
+from tasks.warehouse.manifest import sha256
 from tests.conftest import tree_digest
 
 MONTHS = ("2018-01", "2018-02", "2018-03")
@@ -285,7 +285,7 @@ def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypat
     """Count the reader's batches alive at once while one file streams in ~12 batches."""
     import weakref
 
-    from tasks import stream
+    from tasks.trade import stream
 
     alive: set[int] = set()
     most = batches = 0
@@ -308,7 +308,7 @@ def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypat
 
 
 def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batches():
-    from tasks.ledger import KeyLedger
+    from tasks.trade.ledger import KeyLedger
 
     def batch(cities: range, hs2: str) -> pd.DataFrame:
         codes = [f"C{i:05d}" for i in cities]
@@ -343,8 +343,8 @@ def test_the_key_ledger_packs_thousands_of_values_and_finds_repeats_across_batch
 def test_the_key_ledger_holds_its_keys_on_disk_and_reads_them_back_in_chunks(monkeypatch):
     import tracemalloc
 
-    from tasks import ledger as ledger_module
-    from tasks.ledger import KeyLedger
+    from tasks.trade import ledger as ledger_module
+    from tasks.trade.ledger import KeyLedger
 
     monkeypatch.setattr(ledger_module, "CHUNK_KEYS", 7_777)  # runs span many chunks
     rng = np.random.default_rng(3)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.ingest import ingest_trade
-from tasks.synthetic_trade import generate
+from tasks.bench.synthetic_trade import generate
+from tasks.trade.ingest import ingest_trade
 
 ROWS = 300_000
 

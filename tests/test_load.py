@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.load import FX_RATES, INDICATOR_VALUES, LoadError, read_csv
+from tasks.quality.load import FX_RATES, INDICATOR_VALUES, LoadError, read_csv
 
 
 def write(tmp_path, text, name="fx_rates.csv"):

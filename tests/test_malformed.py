@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks import load
-from tasks.catalog import PROJECT_ROOT
-from tasks.load import Kind, LoadError, check_folder, read_csv
+from tasks.quality import load
+from tasks.quality.load import Kind, LoadError, check_folder, read_csv
+from tasks.warehouse.catalog import PROJECT_ROOT
 from tests.conftest import copy_warehouse, tree_digest
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
@@ -264,19 +264,10 @@ def published(prefect_server, published_2018, tmp_path_factory) -> tuple[Path, P
     return raw, warehouse, tree_digest(warehouse)
 
 
-# Workbooks are found by `load.check_folder`, which the edition must call on raw/indicators/ and
-# each raw/trade/<year>/ before reading; until tasks/edition.py does, these cases are expected to fail.
-NEEDS_CHECK_FOLDER = pytest.mark.xfail(
-    "check_folder" not in (PROJECT_ROOT / "tasks" / "edition.py").read_text(encoding="utf-8"),
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="tasks/edition.py does not call load.check_folder yet",
-)
-EDITION_CASES = [pytest.param(c, marks=NEEDS_CHECK_FOLDER) if c.name.endswith(".xlsx") else c for c in CASES]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", EDITION_CASES, ids=str)
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_the_edition_stops_and_the_warehouse_is_unchanged(case, published, tmp_path):
     from flows.edition import score_edition
 

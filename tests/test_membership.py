@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from tasks.catalog import Catalog
-from tasks.load import CEEC_MEMBERS, read_csv
-from tasks.membership import member_keys, members_in
+from tasks.quality.load import CEEC_MEMBERS, read_csv
+from tasks.trade.membership import member_keys, members_in
+from tasks.warehouse.catalog import Catalog
 
 
 @pytest.fixture(scope="module")

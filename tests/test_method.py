@@ -1,7 +1,7 @@
 import pytest
 
-from tasks.catalog import Catalog
-from tasks.method import MethodError, read_method
+from tasks.engine.method import MethodError, read_method
+from tasks.warehouse.catalog import Catalog
 
 
 def test_default_method_reads():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.normalise import NORMALISERS, normalise
+from tasks.engine.normalise import NORMALISERS, normalise
 
 UNITS = pd.Index(["A", "B", "C", "D"], name="unit")
 

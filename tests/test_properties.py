@@ -6,10 +6,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tasks.aggregate import AGGREGATORS, aggregate
-from tasks.framework import Framework
-from tasks.normalise import normalise
-from tasks.weight import equal_weights, framework_weights, pca_weights
+from tasks.engine.aggregate import AGGREGATORS, aggregate
+from tasks.engine.framework import Framework
+from tasks.engine.normalise import normalise
+from tasks.engine.weight import equal_weights, framework_weights, pca_weights
 
 SETTINGS = settings(max_examples=60, deadline=None)
 SCALES = st.sampled_from([(0, 100), (1, 100), (0, 1), (-1, 1)])

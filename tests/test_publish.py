@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from tasks.catalog import Catalog
-from tasks.publish import KEEP_VERSIONS, publish, published_version
+from tasks.warehouse.catalog import Catalog
+from tasks.warehouse.publish import KEEP_VERSIONS, publish, published_version
 from tests.conftest import tree_digest
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.quarantine import QUARANTINE_COLUMNS, Triage, quarantine_table, raise_for_blocking, triage
-from tasks.validation import FAILED_ROW_COLUMNS, DataValidationError, validate
+from tasks.quality.quarantine import QUARANTINE_COLUMNS, Triage, quarantine_table, raise_for_blocking, triage
+from tasks.quality.validation import FAILED_ROW_COLUMNS, DataValidationError, validate
 
 FILE_A = "raw/trade/2018/2018-03.csv"
 FILE_B = "raw/trade/2018/2018-04.csv"

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.aggregate import aggregate
-from tasks.framework import Framework
-from tasks.results import contributions, rank, score_table, strengths_weaknesses
+from tasks.engine.aggregate import aggregate
+from tasks.engine.framework import Framework
+from tasks.engine.results import contributions, rank, score_table, strengths_weaknesses
 
 # index -> d1 (weight 2): a (1), b (3); d2 (weight 1): c (1), e (1)
 TREE = Framework.from_table(

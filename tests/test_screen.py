@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.screen import ScreenResult, screen
+from tasks.engine.screen import ScreenResult, screen
 from tests.test_denominate import asem_stage
 
 N = np.nan

@@ -5,12 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.catalog import PROJECT_ROOT
-from tasks.framework import Framework
-from tasks.index import compute_index
-from tasks.method import Method
-from tasks.results import rank
-from tasks.sensitivity import Choice, sensitivity, sensitivity_indices, uncertainty
+from tasks.engine.framework import Framework
+from tasks.engine.index import compute_index
+from tasks.engine.method import Method
+from tasks.engine.results import rank
+from tasks.engine.sensitivity import Choice, sensitivity, sensitivity_indices, uncertainty
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 FRAMEWORK = Framework.from_table(
     pd.DataFrame(

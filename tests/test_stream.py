@@ -10,9 +10,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import load, stream
-from tasks.catalog import PROJECT_ROOT
-from tasks.load_errors import Kind, LoadError
+from tasks.quality import load
+from tasks.quality.load_errors import Kind, LoadError
+from tasks.trade import stream
+from tasks.warehouse.catalog import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "raw" / "trade" / "2018" / "2018-01.csv"
 LABEL = "raw/trade/2018/2018-01.csv"

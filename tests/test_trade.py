@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.fx import fx_keys, to_cny
-from tasks.trade import city_trade, city_year_totals, trade_indicators
+from tasks.trade.figures import city_trade, city_year_totals, trade_indicators
+from tasks.trade.fx import fx_keys, to_cny
 
 
 def records(rows):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.denominate import denominate
-from tasks.impute import impute
-from tasks.treat import REPORT_COLUMNS, treat
+from tasks.engine.denominate import denominate
+from tasks.engine.impute import impute
+from tasks.engine.treat import REPORT_COLUMNS, treat
 from tests.test_denominate import (
     DENOMINATOR_COLUMNS,
     STAGE_RTOL,

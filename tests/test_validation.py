@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.validation import (
+from tasks.quality.validation import (
     EXPECTATIONS_DIR,
     RESULT_COLUMNS,
     DataValidationError,

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.aggregate import aggregate
-from tasks.framework import Framework
-from tasks.weight import (
+from tasks.engine.aggregate import aggregate
+from tasks.engine.framework import Framework
+from tasks.engine.weight import (
     effective_weights,
     equal_weights,
     first_component_weights,

@@ -1,0 +1,49 @@
+"""Write a scored index to a folder: every stage as Parquet, the results as CSV.
+
+The output of `coopindex score` for an index of any shape: a user sees what each step did
+(`raw.parquet` ... `aggregated.parquet`, units as rows) and gets one results table to share.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.engine.framework import Framework
+from tasks.engine.index import STAGES, IndexStages
+from tasks.warehouse.publish import write_parquet
+
+
+def results_table(stages: IndexStages, framework: Framework, names: pd.Series | None = None) -> pd.DataFrame:
+    """One row per unit: name, index rank and score, then every aggregate's score, best first."""
+    aggregates = framework.table.sort_values("level", ascending=False, kind="stable")
+    nodes = [c for c in aggregates["code"] if c in stages.aggregated.columns]
+    index = stages.aggregated[framework.root]
+    out = pd.DataFrame(index=stages.aggregated.index)
+    out["name"] = names.reindex(out.index) if names is not None else out.index
+    out["rank"] = index.rank(ascending=False, method="min").astype("Int64")
+    out = out.join(stages.aggregated[nodes])
+    return out.sort_values(["rank", "name"]).rename_axis("unit").reset_index()
+
+
+def write_index(
+    stages: IndexStages,
+    framework: Framework,
+    out: Path,
+    names: pd.Series | None = None,
+    analysis: dict[str, pd.DataFrame] | None = None,
+) -> Path:
+    """Write stages, long scores, reports, analysis and results to `out`; returns the results CSV."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in (analysis or {}).items():
+        write_parquet(table, out / f"{name}.parquet")
+    for stage in STAGES:
+        write_parquet(stages.stage(stage).rename_axis("unit").reset_index(), out / f"{stage}.parquet")
+    write_parquet(stages.scores, out / "scores.parquet")
+    for name, report in stages.reports.items():
+        write_parquet(report, out / f"{name}.parquet")
+    write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+    results = out / "results.csv"
+    results_table(stages, framework, names).to_csv(results, index=False, float_format="%.6f")
+    return results

@@ -1,0 +1,194 @@
+"""The index method end to end, one verb per step, every stage kept side by side.
+
+raw -> denominated -> screened -> imputed -> treated -> normalised -> aggregated, as COINr
+keeps `Raw`, `Denominated`, `Imputed`, `Treated`, `Normalised`, `Aggregated`, so a user can
+see what each step did. By default units are screened on the availability of their own data,
+before imputation fills gaps, so that imputed values never decide who is scored; COINr's
+ASEM example screens the imputed data instead (`screen: {after: impute}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from tasks.engine.aggregate import aggregate
+from tasks.engine.denominate import denominate
+from tasks.engine.framework import Framework
+from tasks.engine.impute import impute, impute_panel
+from tasks.engine.method import Method, MethodError
+from tasks.engine.normalise import normalise
+from tasks.engine.results import score_table
+from tasks.engine.screen import ScreenResult, screen
+from tasks.engine.treat import treat
+from tasks.engine.weight import effective_weights, equal_weights, framework_weights, pca_weights
+
+STAGES = ("raw", "denominated", "screened", "imputed", "treated", "normalised", "aggregated")
+PANEL_IMPUTATION = {"latest", "interpolate"}
+
+
+@dataclass(frozen=True)
+class IndexStages:
+    raw: pd.DataFrame  # units x indicators, as given
+    denominated: pd.DataFrame
+    screened: pd.DataFrame  # the units kept
+    imputed: pd.DataFrame
+    treated: pd.DataFrame
+    normalised: pd.DataFrame
+    aggregated: pd.DataFrame  # units x aggregate nodes (dimensions ..., index)
+    scores: pd.DataFrame  # long: unit, node, level, parent, raw_value, score, rank, weight_in_index
+    weights: pd.Series  # weight of every node relative to its parent, as used
+    reports: dict[str, pd.DataFrame] = field(default_factory=dict)  # screening, treatment
+
+    def stage(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+
+def wide_values(
+    values: pd.DataFrame, framework: Framework, units: list[str], unit: str = "city_code"
+) -> pd.DataFrame:
+    """Units x indicators from long `(unit, indicator, value)` rows; absent values are missing."""
+    wide = values.pivot(index=unit, columns="indicator", values="value")
+    wide = wide.reindex(index=pd.Index(units, name=unit), columns=framework.indicators)
+    return wide.astype("float64")
+
+
+def compute_index(
+    raw: pd.DataFrame,
+    framework: Framework,
+    method: Method,
+    *,
+    denominators: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
+    settings: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+) -> IndexStages:
+    """Run every step of `method` on `raw` (units x indicators).
+
+    `denominators` and `groups` are extra unit columns (GDP, population ...; region ...);
+    `settings` holds per-indicator settings from the framework table (`denominator`,
+    `normalise`, goalposts, `transform`, `treat`, `aggregate` ...), indexed by indicator code.
+    `history` holds earlier years' (denominated) values, indexed by (unit, year), for the
+    panel imputations `latest` and `interpolate`.
+    """
+    settings = settings if settings is not None else pd.DataFrame(index=framework.indicators)
+    denominated = _denominate(raw, method, denominators, settings)
+    if method.screen.after == "impute":
+        imputed = _impute(denominated, method, groups, history)
+        screening = _screen(imputed, method)
+        screened = imputed = screening.data
+    else:
+        screening = _screen(denominated, method)
+        screened = screening.data
+        imputed = _impute(screened, method, groups, history)
+    treatment = treat(
+        imputed,
+        method.treat.method,
+        method.treat.skew_max,
+        method.treat.kurtosis_max,
+        method.treat.max_points,
+        method.treat.fallback,
+        overrides=_by_indicator(settings, "treat") | method.treat.overrides,
+    )
+    normalised = normalise(
+        treatment.data,
+        framework.column("direction"),
+        method.normalise.method,
+        method.normalise.range,
+        settings=settings,
+    )
+    weights = _weights(framework, method, normalised)
+    aggregated = aggregate(
+        normalised,
+        framework,
+        method.aggregate.method,
+        method.aggregate.min_share,
+        by_level=method.aggregate.by_level,
+        by_node=_by_node(framework) | method.aggregate.by_node,
+        weights=weights,
+        power=method.aggregate.power,
+        offset=method.aggregate.offset,
+    )
+    scores = score_table(
+        raw.loc[normalised.index], normalised, aggregated, framework, effective_weights(framework, weights)
+    )
+    return IndexStages(
+        raw=raw,
+        denominated=denominated,
+        screened=screened,
+        imputed=imputed,
+        treated=treatment.data,
+        normalised=normalised,
+        aggregated=aggregated,
+        scores=scores,
+        weights=weights,
+        reports={"screening": screening.report, "treatment": treatment.report},
+    )
+
+
+def _denominate(
+    raw: pd.DataFrame, method: Method, denominators: pd.DataFrame | None, settings: pd.DataFrame
+) -> pd.DataFrame:
+    by = _by_indicator(settings, "denominator")
+    if not method.denominate.enabled or not by:
+        return raw
+    if denominators is None:
+        raise MethodError(
+            f"the framework names denominators {sorted(set(by.values()))} but the data has no such columns"
+        )
+    return denominate(raw, denominators.loc[raw.index], by, method.denominate.scale)
+
+
+def _screen(data: pd.DataFrame, method: Method) -> ScreenResult:
+    return screen(data, method.screen.min_availability, method.screen.include, method.screen.exclude)
+
+
+def _impute(
+    data: pd.DataFrame, method: Method, groups: pd.DataFrame | None, history: pd.DataFrame | None
+) -> pd.DataFrame:
+    settings = method.impute
+    if settings.method in PANEL_IMPUTATION:
+        if history is None:
+            raise MethodError(f"imputation {settings.method!r} needs earlier years' values (history)")
+        return _impute_from_history(data, settings.method, history)
+    group = None
+    if settings.group:
+        if groups is None or settings.group not in groups.columns:
+            raise MethodError(f"imputation group column {settings.group!r} is not in the unit table")
+        group = groups.loc[data.index, settings.group]
+    return impute(data, settings.method, groups=group, value=settings.value)
+
+
+def _impute_from_history(data: pd.DataFrame, method: str, history: pd.DataFrame) -> pd.DataFrame:
+    """This year's values filled from the unit's own earlier years (the panel imputations)."""
+    earlier = history.reindex(columns=data.columns).rename_axis(["unit", "year"]).reset_index()
+    current = int(earlier["year"].max()) + 1 if len(earlier) else 0
+    now = data.rename_axis("unit").reset_index().assign(year=current)
+    panel = impute_panel(pd.concat([earlier, now], ignore_index=True), method, unit="unit", time="year")
+    filled = panel[panel["year"] == current].set_index("unit")[data.columns]
+    return filled.rename_axis(data.index.name).loc[data.index]
+
+
+def _weights(framework: Framework, method: Method, normalised: pd.DataFrame) -> pd.Series:
+    if method.weight.method == "equal":
+        return equal_weights(framework)
+    if method.weight.method == "pca":
+        return pca_weights(normalised, framework)
+    return framework_weights(framework)
+
+
+def _by_indicator(settings: pd.DataFrame, column: str) -> dict[str, str]:
+    """Non-empty per-indicator values of one settings column."""
+    if column not in settings.columns:
+        return {}
+    values = settings[column].dropna().astype("str")
+    return {code: value for code, value in values.items() if value.strip()}
+
+
+def _by_node(framework: Framework) -> dict[str, str]:
+    """Per-node aggregation methods named in the framework table's optional `aggregate` column."""
+    if "aggregate" not in framework.table.columns:
+        return {}
+    table = framework.table[framework.table["level"] > 1].set_index("code")["aggregate"]
+    return {code: str(m) for code, m in table.dropna().items() if str(m).strip()}

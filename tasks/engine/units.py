@@ -1,0 +1,93 @@
+"""Bring an index of your own: read a framework table and a wide unit table in either format.
+
+COINr users keep their index as `iMeta` (the framework: `iCode, Parent, Level, Weight,
+Direction, Type, Denominator`, ...) and `iData` (one row per unit: `uCode`, group and
+denominator columns, then one column per indicator). coopindex's own framework table uses
+lower-case names (`code, parent, level, weight, direction`, ...). Both are read here into a
+`Framework` plus the unit table split into indicators, denominators and groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.engine.framework import Framework
+
+# COINr's iMeta column -> ours. Optional per-indicator settings keep their (lower-case) names.
+COINR_FRAMEWORK = {
+    "iCode": "code",
+    "iName": "name",
+    "Parent": "parent",
+    "Level": "level",
+    "Weight": "weight",
+    "Direction": "direction",
+    "Unit": "unit",
+    "Target": "target",
+    "Denominator": "denominator",
+    "Type": "type",
+}
+NODE_TYPES = {"Indicator", "Aggregate"}
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    """A wide unit table split by role; every frame is indexed by unit code."""
+
+    indicators: pd.DataFrame
+    denominators: pd.DataFrame
+    groups: pd.DataFrame
+    names: pd.Series
+
+
+class FormatError(ValueError):
+    """A framework or unit table that neither format can read; names the file and what is wrong."""
+
+
+def read_framework(path: Path) -> tuple[Framework, pd.DataFrame]:
+    """The framework and its per-indicator settings (`normalise`, goalposts, `denominator` ...)."""
+    table = pd.read_csv(path)
+    if "iCode" in table.columns:
+        table = table.rename(columns=COINR_FRAMEWORK)
+        table.columns = [c.lower() if c not in COINR_FRAMEWORK.values() else c for c in table.columns]
+        if "type" in table.columns:
+            table = table[table["type"].isin(NODE_TYPES)]
+    required = ["code", "parent", "level", "weight", "direction"]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise FormatError(
+            f"{path}: missing framework columns {missing} (or COINr's iCode, Parent, Level, ...)"
+        )
+    table = table.astype({"level": "int64", "weight": "float64", "direction": "int64"})
+    table["code"] = table["code"].astype("str")
+    framework = Framework.from_table(table, label=str(path))
+    return framework, framework.settings()
+
+
+def read_units(path: Path, framework: Framework, settings: pd.DataFrame) -> UnitTable:
+    """Split a wide unit table into indicators, the denominators they name, and group columns."""
+    table = pd.read_csv(path)
+    unit = next((c for c in ("uCode", "unit", "code", "city_code") if c in table.columns), None)
+    if unit is None:
+        raise FormatError(f"{path}: no unit code column (uCode, unit, code or city_code)")
+    if table[unit].duplicated().any():
+        raise FormatError(f"{path}: duplicate unit codes {sorted(table.loc[table[unit].duplicated(), unit])}")
+    table = table.set_index(table[unit].astype("str").rename("unit"))
+    missing = [c for c in framework.indicators if c not in table.columns]
+    if missing:
+        raise FormatError(f"{path}: indicator columns missing for framework codes {missing}")
+    named = settings["denominator"].dropna().astype("str") if "denominator" in settings else pd.Series()
+    wanted = sorted({d for d in named if d})
+    absent = [d for d in wanted if d not in table.columns]
+    if absent:
+        raise FormatError(f"{path}: denominator columns {absent} named by the framework are missing")
+    groups = [c for c in table.columns if c.endswith("_group") or c.startswith("Group_")]
+    name = next((c for c in ("uName", "name", "name_en") if c in table.columns), None)
+    return UnitTable(
+        indicators=table[framework.indicators].astype("float64"),
+        denominators=table[wanted].astype("float64"),
+        groups=table[groups],
+        names=table[name].astype("str") if name else pd.Series(table.index, index=table.index),
+    )

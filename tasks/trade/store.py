@@ -1,0 +1,101 @@
+"""What an edition reads from the clean trade store: small aggregates, the files' quality, the facts.
+
+An edition never loads trade records: the city figures come from the per-file aggregates
+(city x partner x flow x month), the checks and quarantined rows from the per-file quality
+tables, and the edition's copy of the year's facts is streamed part by part into its folder.
+
+The view pins one store version (`tasks.trade.ingest.current_store`) and lists the files it needs from
+that version's manifest, so an ingest that publishes a newer version meanwhile changes nothing
+for it (versions are pruned only when old enough, see `tasks.trade.ingest`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tasks.quality.quarantine import stack_quarantined
+from tasks.quality.validation import results_table
+from tasks.trade.file import combine
+from tasks.trade.ingest import current_store, published
+from tasks.warehouse.catalog import Catalog
+
+# The edition's trade_facts.parquet: the store's facts with their year, text as plain strings.
+FACTS_SCHEMA = pa.schema(
+    [("period", pa.string()), ("year", pa.int64()), ("reporter_city", pa.string()), ("partner", pa.string()),
+     ("flow", pa.string()), ("hs2", pa.string()), ("value", pa.float64()), ("currency", pa.string()),
+     ("cny_per_unit", pa.float64()), ("value_cny", pa.float64()), ("source_file", pa.string()),
+     ("source_line", pa.int64()), ("edition", pa.int64())]
+)  # fmt: skip
+
+
+@dataclass
+class TradeView:
+    """The trade an edition needs, from one store version."""
+
+    store: Path | None
+    years: list[int]  # years with files in the store
+    aggregates: pd.DataFrame  # year, month, city_code, partner, flow, value_cny, rows, positive_rows
+    results: pd.DataFrame  # validation results, one row per file and expectation (column `file`)
+    quarantine: pd.DataFrame  # quarantined rows of those files
+    rows: int  # rows read from the files
+    parts: dict[int, list[Path]] = field(default_factory=dict)  # facts parts per year
+    sources: list[str] = field(default_factory=list)  # the raw files, as labelled in messages
+    gx_results: list[tuple[str, dict]] = field(default_factory=list)  # (batch name, GX result JSON)
+
+
+def view(catalog: Catalog, years: list[int]) -> TradeView:
+    """The store's files of `years` (ingest them first: `tasks.trade.ingest.ingest_trade`); empty when
+    there is no store yet (the ingest stopped on a reference table, which validation reports)."""
+    store, manifest = current_store(catalog), published(catalog)
+    files = manifest["files"] if manifest else {}
+    entries = {k: e for k, e in files.items() if int(k[:4]) in years}
+    read = lambda kind: [pd.read_parquet(store / e[kind]) for e in entries.values()]  # noqa: E731
+    parts: dict[int, list[Path]] = {}
+    for entry in entries.values():
+        for part in entry["parts"]:  # facts/year=YYYY/month=MM/...: a file's rows may be of other years
+            parts.setdefault(int(part.split("/")[1].removeprefix("year=")), []).append(store / part)
+    results = read("validation")
+    return TradeView(
+        store=store,
+        years=sorted({int(k[:4]) for k in entries}),
+        aggregates=combine(read("aggregates")),
+        results=pd.concat(results, ignore_index=True) if results else results_table([]).assign(file=""),
+        quarantine=stack_quarantined(read("quarantine")),
+        rows=sum(e["rows_in"] for e in entries.values()),
+        parts=parts,
+        sources=[e["source"] for e in entries.values()],
+        gx_results=[
+            (batch_name(e["source"], i), result)
+            for e in entries.values()
+            for i, result in enumerate(json.loads((store / e["gx_results"]).read_text()))
+        ],
+    )
+
+
+def batch_name(source: str, index: int) -> str:
+    """How Data Docs name one batch of a trade file (no "/": GX's store keys refuse it)."""
+    return f"{source.replace('/', '_')} batch {index + 1}"
+
+
+def write_facts(trade: TradeView, edition: int, target: Path) -> int:
+    """Stream the edition year's facts into one Parquet file, part by part; returns the rows."""
+    rows = 0
+    with pq.ParquetWriter(target, FACTS_SCHEMA, compression="zstd") as writer:
+        for part in trade.parts.get(edition, []):
+            table = pq.read_table(part)
+            constant = pa.array(np.full(table.num_rows, edition, dtype="int64"))
+            columns = {
+                name: constant if name in ("year", "edition") else pc.cast(table.column(name), field.type)
+                for name, field in zip(FACTS_SCHEMA.names, FACTS_SCHEMA, strict=True)
+            }
+            writer.write_table(pa.table(columns, schema=FACTS_SCHEMA))
+            rows += table.num_rows
+    return rows
