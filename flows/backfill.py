@@ -43,9 +43,11 @@ from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
+from tasks.edition.inputs import is_current
 from tasks.warehouse import manifest as manifest_facts
 from tasks.warehouse.catalog import Catalog
-from tasks.warehouse.runs import city_name, is_current, list_runs, write_run_log
+from tasks.warehouse.publish import new_run_id
+from tasks.warehouse.runs import city_name, list_runs, write_run_log
 
 SUMMARY_COLUMNS = ("edition", "status", "duration_s", "rows", "top_city", "run_id", "flow_run_id", "reason")
 # Wide enough for the tables when output goes to a file or a CI log.
@@ -75,13 +77,11 @@ def backfill(
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from flows.edition import make_catalog
-
     if end < start:
         raise ValueError(f"the range {start}..{end} is empty: --to must not be before --from")
     if parallel < 1:
         raise ValueError(f"parallel must be at least 1, not {parallel}")
-    catalog = make_catalog(raw_dir, warehouse_dir, config_dir)
+    catalog = Catalog.at(raw_dir, warehouse_dir, config_dir)
     editions = list(range(start, end + 1))
     plan = {e: (False, "forced") if force else is_current(catalog, e) for e in editions}
     rows = {e: _skipped(catalog, e, reason) for e, (current, reason) in plan.items() if current}
@@ -171,7 +171,7 @@ def _worker_died(catalog: Catalog, edition: int, reason: str, exc: Exception) ->
     record = {
         "edition": edition,
         "status": "failed",
-        "run_id": f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+        "run_id": new_run_id(now),
         "reason": reason,
         "error": f"the worker process running it died ({type(exc).__name__}: {exc}); a script that "
         "calls backfill(parallel > 1) needs an `if __name__ == '__main__':` guard",
@@ -208,7 +208,7 @@ def _run_edition(catalog: Catalog, edition: int, reason: str) -> dict[str, Any]:
             "git_commit": manifest_facts.git_commit(),
         }
     else:
-        version = catalog.versions / str(edition) / summary["run_id"]
+        version = catalog.edition_versions(edition) / summary["run_id"]
         manifest = _read_manifest(version / "manifest.json")
         record |= {
             "status": "published",
@@ -304,7 +304,7 @@ def _failed_run_id(catalog: Catalog, exc: Exception, started: datetime) -> str:
             continue
         if len(parts) > 1 and parts[0] == "runs":
             return parts[1]
-    return f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+    return new_run_id(started)
 
 
 def _is_data_error(exc: Exception) -> bool:
@@ -441,9 +441,7 @@ def backfill_command(
     A failed edition does not stop the others; the exit code is 1 if any edition failed.
     """
     from flows.cli import _quiet_data_errors
-    from flows.edition import make_catalog
-
-    catalog = make_catalog(path_text(raw), path_text(warehouse), path_text(config))
+    catalog = Catalog.at(path_text(raw), path_text(warehouse), path_text(config))
     years = sorted(int(p.name) for p in (catalog.raw / "trade").glob("[0-9][0-9][0-9][0-9]") if p.is_dir())
     if (start is None or end is None) and not years:
         _fail(f"no trade data in {catalog.raw / 'trade'}: give --from and --to")
@@ -489,9 +487,7 @@ def runs_command(
 
     The errors of failed runs follow the table.
     """
-    from flows.edition import make_catalog
-
-    catalog = make_catalog(None, path_text(warehouse), None)
+    catalog = Catalog.at(None, path_text(warehouse), None)
     runs = list_runs(catalog).head(limit)
     if runs.empty:
         console.print(f"no runs in {catalog.warehouse}", highlight=False)

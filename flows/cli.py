@@ -282,9 +282,7 @@ def _fmt(value: float) -> str:
 
 
 def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> Catalog:
-    from flows.edition import make_catalog
-
-    return make_catalog(path_text(raw), path_text(warehouse), path_text(config))
+    return Catalog.at(path_text(raw), path_text(warehouse), path_text(config))
 
 
 def _fail(headline: str, exc: Exception | None) -> None:

@@ -7,7 +7,6 @@ Reads top to bottom like the method's table of contents; every step is a pure fu
 from __future__ import annotations
 
 import time
-import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -32,8 +31,8 @@ from tasks.quality.validation import DataValidationError, raise_for_failures, re
 from tasks.trade.ingest import BlockedFilesError
 from tasks.trade.store import write_facts
 from tasks.warehouse import manifest as manifest_facts
-from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
-from tasks.warehouse.publish import stage, switch
+from tasks.warehouse.catalog import Catalog
+from tasks.warehouse.publish import new_run_id, publish_edition, stage
 
 DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
 
@@ -73,7 +72,7 @@ check_derived = _step(steps.check_derived, "check-derived", 300)
 compute_scores = _step(steps.score, "compute-index", 300)
 analyse_scores = _step(steps.analyse_scores, "analyse-scores", 600)
 stage_edition = _step(stage, "stage-edition", 300, retries=2, retry_delay_seconds=1)
-publish_edition = _step(switch, "publish-edition", 120)
+publish_edition = _step(publish_edition, "publish-edition", 120)
 
 
 @flow(name="score-edition", log_prints=True)
@@ -89,8 +88,8 @@ def score_edition(
     Two runs of one edition never interleave: the second waits for the first (up to
     `lock_timeout_s`) on a file lock in the warehouse, which the OS releases if a run dies.
     """
-    catalog = make_catalog(raw_dir, warehouse_dir, config_dir)
-    lock_file = catalog.warehouse / ".locks" / f"edition={edition}.lock"
+    catalog = Catalog.at(raw_dir, warehouse_dir, config_dir)
+    lock_file = catalog.lock(f"edition={edition}")
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(lock_file, timeout=lock_timeout_s):
@@ -177,7 +176,7 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
         "method": {"name": inputs.method.name, "version": inputs.method.version},
         "inputs": manifest_facts.checksums(inputs.files, catalog.raw.parent),
         "expectations": manifest_facts.checksums(
-            catalog.expectations.glob("*.json"), catalog.expectations.parent
+            catalog.suite_files(), catalog.expectations.parent
         ),
         "row_counts": {"inputs": inputs.row_counts(), "outputs": _row_counts(version, datasets)},
         "validation": {
@@ -254,24 +253,13 @@ def _row_counts(version: Path, datasets: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def make_catalog(raw_dir: str | None, warehouse_dir: str | None, config_dir: str | None) -> Catalog:
-    default = Catalog()
-    return Catalog(
-        raw=Path(raw_dir).resolve() if raw_dir else default.raw,
-        warehouse=Path(warehouse_dir).resolve() if warehouse_dir else default.warehouse,
-        config=Path(config_dir).resolve() if config_dir else default.config,
-        expectations=PROJECT_ROOT / "expectations",
-    )
-
-
 def _run_ids() -> tuple[str, str | None]:
     """A sortable run id (UTC time + random) and Prefect's flow-run id."""
     try:
         flow_run_id = str(get_run_context().flow_run.id)
     except Exception:  # noqa: BLE001 - called outside a flow run (flow.fn)
         flow_run_id = None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{uuid.uuid4().hex[:8]}", flow_run_id
+    return new_run_id(), flow_run_id
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The trade-ingest flow: raw customs files -> validated clean facts, one Prefect task per file.
 
-`tasks.trade.ingest.ingest_trade` plans (which files are new or changed), and publishes the store
+`tasks.trade.ingest.update_store` plans (which files are new or changed), and publishes the store
 version; this flow only chooses *where* the per-file work runs, through the `mapper` it hands
 over: a Prefect task per file on the chosen task runner.
 
@@ -31,7 +31,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from tasks.trade.file import FileIngest, FileJob
-from tasks.trade.ingest import IngestReport, ingest_trade
+from tasks.trade.ingest import IngestReport, update_store
+from tasks.warehouse.catalog import Catalog
 
 Runner = Literal["local", "dask"]
 RUNNERS: tuple[str, ...] = ("local", "dask")
@@ -57,12 +58,8 @@ def ingest_trade_flow(
     force: bool = False,
 ) -> dict[str, Any]:
     """Ingest new and changed trade files of `years` (all when None) into `warehouse/trade`."""
-    from flows.edition import make_catalog
-
-    catalog = make_catalog(raw_dir, warehouse_dir, config_dir)
-    report = ingest_trade(
-        catalog.raw, catalog.warehouse, years, config_dir=catalog.config, force=force, mapper=_prefect_map
-    )
+    catalog = Catalog.at(raw_dir, warehouse_dir, config_dir)
+    report = update_store(catalog, years, force=force, mapper=_prefect_map)
     get_run_logger().info(
         "trade store %s: %d file(s) ingested, %d reused, %d rows in, %d quarantined",
         report.version, len(report.ingested), len(report.reused), report.rows_in, report.rows_quarantined,

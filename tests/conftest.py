@@ -42,10 +42,10 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def shipped_store(tmp_path_factory) -> Path:
     """The shipped sample's trade files ingested once (a warehouse holding only the trade store)."""
-    from tasks.trade.ingest import ingest_trade
+    from tasks.trade.ingest import update_store
 
     template = tmp_path_factory.mktemp("store-template")
-    ingest_trade(PROJECT_ROOT / "raw", template, workers=2)
+    update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=template), workers=2)
     return template
 
 

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 import flows.edition  # noqa: F401 - Prefect sets up its console logging on this import: not inside CliRunner
 from flows.backfill import backfill, backfill_command, runs_command
+from tasks.edition.inputs import edition_inputs, is_current
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
-from tasks.warehouse.runs import edition_inputs, is_current, list_runs
+from tasks.warehouse.runs import list_runs
 from tests.conftest import tree_digest
 
 EDITIONS = range(2013, 2021)  # every year of the shipped sample

@@ -20,8 +20,8 @@ from tasks.quality.load_errors import Kind
 from tasks.quality.validation import DataValidationError
 from tasks.trade.figures import city_year_totals
 from tasks.trade.fx import to_cny
-from tasks.trade.ingest import RACY_NS, ingest_trade
-from tasks.warehouse.catalog import PROJECT_ROOT
+from tasks.trade.ingest import RACY_NS, update_store
+from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tasks.warehouse.manifest import sha256
 from tests.conftest import tree_digest
 
@@ -61,7 +61,7 @@ def _replace_line(path: Path, line: int, cells: dict[int, str]) -> str:
 
 def test_city_year_aggregates_equal_the_whole_year_computation(raw, tmp_path):
     warehouse = tmp_path / "warehouse"
-    report = ingest_trade(raw, warehouse, workers=2)
+    report = update_store(Catalog(raw=raw, warehouse=warehouse), workers=2)
     expected = city_year_totals(to_cny(_records(raw), _rates(raw)))
     got = pd.read_parquet(warehouse / "trade" / "city_year.parquet")
     merged = expected.merge(got, on=["city_code", "year"], suffixes=("", "_ours"), validate="one_to_one")
@@ -75,7 +75,7 @@ def test_city_year_aggregates_equal_the_whole_year_computation(raw, tmp_path):
 
 def test_facts_are_hive_partitioned_and_read_back_by_duckdb_and_pyarrow(raw, tmp_path):
     warehouse = tmp_path / "warehouse"
-    ingest_trade(raw, warehouse, workers=1)
+    update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     facts = warehouse / "trade" / "facts"
     assert sorted(p.name for p in (facts / "year=2018").iterdir()) == ["month=01", "month=02", "month=03"]
     rows = duckdb.sql(
@@ -96,7 +96,7 @@ def test_a_few_bad_rows_are_quarantined_and_the_rest_published(raw, tmp_path):
     _replace_line(path, 10, {5: "-5.00"})  # negative value
     _replace_line(path, 20, {1: "XXX"})  # unknown city
     warehouse = tmp_path / "warehouse"
-    report = ingest_trade(raw, warehouse, workers=1)
+    report = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     quarantine = pd.read_parquet(warehouse / "trade" / "quarantine.parquet")
     assert sorted(zip(quarantine["file"], quarantine["line"], quarantine["column"], strict=True)) == [
         ("raw/trade/2018/2018-02.csv", 10, "value"),
@@ -114,24 +114,24 @@ def test_a_few_bad_rows_are_quarantined_and_the_rest_published(raw, tmp_path):
 
 def test_too_many_bad_rows_publish_nothing_and_name_the_file(raw, tmp_path):
     warehouse = tmp_path / "warehouse"
-    ingest_trade(raw, warehouse, workers=1)
+    update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     before = tree_digest(warehouse)
     path = raw / "trade" / "2018" / "2018-03.csv"
     for line in range(2, 60):
         _replace_line(path, line, {5: "-1"})
     with pytest.raises(DataValidationError) as error:
-        ingest_trade(raw, warehouse, workers=1)
+        update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert "raw/trade/2018/2018-03.csv" in str(error.value) and "above the 0.1 % allowed" in str(error.value)
     assert tree_digest(warehouse) == before
 
 
 def test_a_malformed_file_stops_the_ingest_with_its_line_and_leaves_the_store(raw, tmp_path):
     warehouse = tmp_path / "warehouse"
-    ingest_trade(raw, warehouse, workers=1)
+    update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     before = tree_digest(warehouse)
     _replace_line(raw / "trade" / "2018" / "2018-01.csv", 500, {5: "12 345"})
     with pytest.raises(load.LoadError) as error:
-        ingest_trade(raw, warehouse, workers=1)
+        update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert (error.value.file, error.value.line, error.value.column) == (
         "raw/trade/2018/2018-01.csv",
         500,
@@ -147,7 +147,7 @@ def test_duplicate_keys_across_batches_quarantine_every_copy(raw, tmp_path):
     copied = lines[3]
     path.write_text("\n".join([*lines, copied]) + "\n")  # line 4 repeated at the end of the file
     warehouse = tmp_path / "warehouse"
-    report = ingest_trade(raw, warehouse, workers=1, block_bytes=100_000)
+    report = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1, block_bytes=100_000)
     quarantine = pd.read_parquet(warehouse / "trade" / "quarantine.parquet")
     assert sorted(quarantine["line"]) == [4, len(lines) + 1]
     assert set(quarantine["expectation"]) == {"expect_compound_columns_to_be_unique"}
@@ -160,23 +160,23 @@ def test_duplicate_keys_across_batches_quarantine_every_copy(raw, tmp_path):
 
 def test_a_second_run_reuses_unchanged_files_and_matches_a_full_run(raw, tmp_path):
     warehouse = tmp_path / "warehouse"
-    ingest_trade(raw, warehouse, workers=1)
-    again = ingest_trade(raw, warehouse, workers=1)
+    update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
+    again = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert again.ingested == [] and len(again.reused) == 3
 
     _replace_line(raw / "trade" / "2018" / "2018-02.csv", 2, {5: "123456.78"})
     shutil.copy(PROJECT_ROOT / "raw" / "trade" / "2018" / "2018-04.csv", raw / "trade" / "2018")
-    incremental = ingest_trade(raw, warehouse, workers=1)
+    incremental = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert incremental.ingested == ["2018/2018-02.csv", "2018/2018-04.csv"]
     assert incremental.reused == ["2018/2018-01.csv", "2018/2018-03.csv"]
 
     full = tmp_path / "full"
-    ingest_trade(raw, full, workers=1)
+    update_store(Catalog(raw=raw, warehouse=full), workers=1)
     for name in ("city_year.parquet", "city_partner_month.parquet", "quarantine.parquet"):
         assert (warehouse / "trade" / name).read_bytes() == (full / "trade" / name).read_bytes(), name
 
     (raw / "trade" / "2018" / "2018-04.csv").unlink()
-    dropped = ingest_trade(raw, warehouse, workers=1)
+    dropped = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert dropped.dropped == ["2018/2018-04.csv"] and dropped.ingested == []
     assert not list((warehouse / "trade" / "facts").rglob("2018_2018-04*"))
 
@@ -197,16 +197,16 @@ def test_planning_trusts_an_old_unchanged_stat_and_rereads_a_racy_one(raw, tmp_p
     old, fresh = raw / "trade" / "2018" / "2018-01.csv", raw / "trade" / "2018" / "2018-02.csv"
     past = time.time_ns() - 3600 * 10**9
     os.utime(old, ns=(past, past))
-    ingest_trade(raw, warehouse, workers=1)
+    update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     files = json.loads((warehouse / "trade" / "manifest.json").read_text())["files"]
     assert files["2018/2018-01.csv"]["size"] == old.stat().st_size
     assert files["2018/2018-01.csv"]["mtime_ns"] == past < files["2018/2018-01.csv"]["hashed_ns"] - RACY_NS
 
     _same_size_edit(old, past)  # trusted: an edit that keeps both is not seen (use --force)
     _same_size_edit(fresh, files["2018/2018-02.csv"]["mtime_ns"])  # modified just before hashing
-    again = ingest_trade(raw, warehouse, workers=1)
+    again = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert again.ingested == ["2018/2018-02.csv"]
-    forced = ingest_trade(raw, warehouse, workers=1, force=True)
+    forced = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1, force=True)
     assert forced.ingested == [f"2018/{m}.csv" for m in MONTHS]
     entry = json.loads((warehouse / "trade" / "manifest.json").read_text())["files"]["2018/2018-01.csv"]
     assert entry["checksum"] == sha256(old) != files["2018/2018-01.csv"]["checksum"]
@@ -215,28 +215,28 @@ def test_planning_trusts_an_old_unchanged_stat_and_rereads_a_racy_one(raw, tmp_p
 def test_ingesting_one_year_keeps_the_others_and_a_no_op_writes_nothing(raw, tmp_path):
     shutil.copytree(PROJECT_ROOT / "raw" / "trade" / "2017", raw / "trade" / "2017")
     warehouse = tmp_path / "warehouse"
-    first = ingest_trade(raw, warehouse, workers=2)
+    first = update_store(Catalog(raw=raw, warehouse=warehouse), workers=2)
     assert len(first.ingested) == 15
     _replace_line(raw / "trade" / "2018" / "2018-01.csv", 2, {5: "1.00"})
     before = tree_digest(warehouse)
-    only_2017 = ingest_trade(raw, warehouse, years=[2017], workers=1)
+    only_2017 = update_store(Catalog(raw=raw, warehouse=warehouse), years=[2017], workers=1)
     assert only_2017.ingested == [] and len(only_2017.reused) == 12
     assert tree_digest(warehouse) == before  # nothing to do: no new version
     years = pd.read_parquet(warehouse / "trade" / "city_year.parquet")["year"]
     assert set(years) == {2017, 2018}
-    only_2018 = ingest_trade(raw, warehouse, years=[2018], workers=1)
+    only_2018 = update_store(Catalog(raw=raw, warehouse=warehouse), years=[2018], workers=1)
     assert only_2018.ingested == ["2018/2018-01.csv"]
     assert set(pd.read_parquet(warehouse / "trade" / "city_year.parquet")["year"]) == {2017, 2018}
 
 
 def test_changed_reference_rates_re_ingest_every_file(raw, tmp_path):
     warehouse = tmp_path / "warehouse"
-    ingest_trade(raw, warehouse, workers=1)
+    update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     rates = raw / "reference" / "fx_rates.csv"
     text = rates.read_text()
     assert "2018,USD,6.617\n" in text
     rates.write_text(text.replace("2018,USD,6.617\n", "2018,USD,6.7\n"))
-    report = ingest_trade(raw, warehouse, workers=1)
+    report = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert len(report.ingested) == 3 and report.reused == []
 
 
@@ -244,7 +244,7 @@ def test_two_files_for_one_month_are_refused(raw, tmp_path):
     source = raw / "trade" / "2018" / "2018-01.csv"
     (raw / "trade" / "2018" / "2018-01.csv.gz").write_bytes(__import__("gzip").compress(source.read_bytes()))
     with pytest.raises(load.LoadError, match="2018-01 in two formats"):
-        ingest_trade(raw, tmp_path / "warehouse", workers=1)
+        update_store(Catalog(raw=raw, warehouse=tmp_path / "warehouse"), workers=1)
 
 
 def _months(raw: Path, folder: Path, files: int) -> Path:
@@ -264,13 +264,15 @@ def test_memory_stays_bounded_by_the_file_not_the_number_of_files(raw, tmp_path)
 
     import pyarrow as pa
 
-    ingest_trade(_months(raw, tmp_path / "warm", 1), tmp_path / "wh-warm", workers=1)  # imports, caches
+    update_store(
+        Catalog(raw=_months(raw, tmp_path / "warm", 1), warehouse=tmp_path / "wh-warm"), workers=1
+    )  # imports, caches
 
     def peak(files: int) -> tuple[int, int]:
         folder = _months(raw, tmp_path / f"raw{files}", files)
         arrow_before = pa.total_allocated_bytes()
         tracemalloc.start()
-        ingest_trade(folder, tmp_path / f"wh{files}", workers=1)
+        update_store(Catalog(raw=folder, warehouse=tmp_path / f"wh{files}"), workers=1)
         python_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return python_peak, pa.total_allocated_bytes() - arrow_before
@@ -302,7 +304,7 @@ def test_a_file_is_never_held_whole_only_a_batch_or_two(raw, tmp_path, monkeypat
 
     monkeypatch.setattr(stream, "read_batches", counted)
     folder = _months(raw, tmp_path / "raw1", 1)
-    ingest_trade(folder, tmp_path / "warehouse", workers=1, block_bytes=50_000)
+    update_store(Catalog(raw=folder, warehouse=tmp_path / "warehouse"), workers=1, block_bytes=50_000)
     assert batches >= 10 and len(alive) == 0 and 1 <= most <= 2, (batches, most)
     assert pa.default_memory_pool().backend_name == "system"  # mimalloc's RSS crept batch by batch
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tasks.bench.synthetic_trade import generate
-from tasks.trade.ingest import ingest_trade
+from tasks.trade.ingest import update_store
+from tasks.warehouse.catalog import Catalog
 
 ROWS = 300_000
 
@@ -33,7 +34,7 @@ def _outputs(warehouse: Path) -> dict[str, bytes]:
 def test_dask_runner_output_equals_the_local_runners(prefect_server, generated, tmp_path):
     from flows.ingest import shared_api, with_runner
 
-    local = ingest_trade(generated.raw_dir, tmp_path / "local", workers=2)
+    local = update_store(Catalog(raw=generated.raw_dir, warehouse=tmp_path / "local"), workers=2)
     with shared_api():
         summary = with_runner("dask", workers=2)(
             raw_dir=str(generated.raw_dir), warehouse_dir=str(tmp_path / "dask")

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.edition.inputs import trade_years
 from tasks.engine.analysis import analyse
 from tasks.engine.framework import Framework
 from tasks.engine.index import IndexStages, compute_index, wide_values
 from tasks.engine.method import Method, read_method
+from tasks.parquet import write_parquet
 from tasks.quality import data_docs, load
 from tasks.quality.quarantine import Triage, quarantine_table, raise_for_blocking, triage
 from tasks.quality.validation import (
@@ -36,12 +38,16 @@ from tasks.quality.validation import (
 from tasks.trade.figures import city_trade, trade_indicators
 from tasks.trade.file import DATASET as TRADE_DATASET
 from tasks.trade.fx import fx_keys
-from tasks.trade.ingest import BlockedFilesError, IngestReport, InvalidReferencesError, city_year
-from tasks.trade.ingest import ingest_trade as ingest_store
+from tasks.trade.ingest import (
+    BlockedFilesError,
+    IngestReport,
+    InvalidReferencesError,
+    city_year,
+    update_store,
+)
 from tasks.trade.membership import member_keys
 from tasks.trade.store import TradeView, batch_name, view
 from tasks.warehouse.catalog import Catalog
-from tasks.warehouse.publish import write_parquet
 
 
 class EditionBusyError(RuntimeError):
@@ -81,11 +87,6 @@ class Inputs:
         return {name: len(getattr(self, name)) for name in names} | {"trade_records": self.trade.rows}
 
 
-def trade_years(edition: int, method: Method) -> list[int]:
-    """The data years whose trade records an edition needs, oldest first."""
-    return sorted({edition, edition - 1, edition - method.trade.import_base_lag})
-
-
 def ingest_trade(catalog: Catalog, edition: int) -> IngestReport | None:
     """Bring the trade store up to date for the edition's trade years (new or changed files only).
 
@@ -97,11 +98,11 @@ def ingest_trade(catalog: Catalog, edition: int) -> IngestReport | None:
     if not catalog.trade_files(edition):
         raise MissingInputError(
             f"no trade records for {edition}: expected "
-            f"{catalog.relative(catalog.raw)}/trade/{edition}/{edition}-MM.csv"
+            f"{catalog.relative(catalog.trade_file(edition, 1)).replace('-01.csv', '-MM.csv')}"
         )
     years = [y for y in trade_years(edition, method) if catalog.trade_files(y)]
     try:
-        return ingest_store(catalog.raw, catalog.warehouse, years, workers=1, config_dir=catalog.config)
+        return update_store(catalog, years, workers=1)
     except InvalidReferencesError:
         return None
 
@@ -113,9 +114,8 @@ def load_inputs(catalog: Catalog, edition: int, ingest: bool = True) -> Inputs:
     runs `ingest_trade` as its own step).
     """
     method = read_method(_required(catalog.method))
-    label = {p: catalog.relative(p) for p in _all_inputs(catalog, edition, method)}
-    indicators_folder = catalog.raw / "indicators"
-    load.check_folder(indicators_folder, catalog.relative(indicators_folder))
+    label = {p: catalog.relative(p) for p in catalog.edition_files(edition, trade_years(edition, method))}
+    load.check_folder(catalog.indicators, catalog.relative(catalog.indicators))
 
     def read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
         return load.read_csv(_required(path), columns, label.get(path))
@@ -243,7 +243,7 @@ def write_report(
 ) -> dict[str, str]:
     """Data Docs, every check's outcome and the quarantined rows of one run, under runs/<run_id>/."""
     folder = catalog.run_dir(run_id)
-    docs = data_docs.build(gx_results, folder / "data_docs", run_id, batch)
+    docs = data_docs.build(gx_results, catalog.data_docs(run_id), run_id, batch)
     paths = {"data_docs": catalog.relative_to_warehouse(docs)}
     # Every check's outcome with the run id (the published edition's copy has none, so that
     # reruns stay byte-identical).
@@ -373,12 +373,6 @@ def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFram
         settings=framework.settings(),
         history=history(inputs),
     )
-
-
-def _all_inputs(catalog: Catalog, edition: int, method: Method) -> list[Path]:
-    trade = [f for year in trade_years(edition, method) for f in catalog.trade_files(year)]
-    reference = [catalog.cities, catalog.ceec_members, catalog.fx_rates, catalog.national_trade]
-    return [*reference, catalog.framework, catalog.method, *trade, *catalog.indicator_files()]
 
 
 def _required(path: Path) -> Path:

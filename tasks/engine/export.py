@@ -12,7 +12,7 @@ import pandas as pd
 
 from tasks.engine.framework import Framework
 from tasks.engine.index import STAGES, IndexStages
-from tasks.warehouse.publish import write_parquet
+from tasks.parquet import write_parquet
 
 
 def results_table(stages: IndexStages, framework: Framework, names: pd.Series | None = None) -> pd.DataFrame:

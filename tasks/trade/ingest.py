@@ -18,7 +18,7 @@ ingested; files gone from `raw/` drop out. A run with a blocked or malformed fil
 nothing and the previous version stays. Readers pick a version once (`current_store`) and read
 only the files its manifest lists.
 
-`ingest_trade` runs it all with a process pool; `flows/ingest.py` does the same with a
+`update_store` runs it all with a process pool; `flows/ingest.py` does the same with a
 Prefect task runner (a process pool or Dask) through the `mapper` argument.
 """
 
@@ -27,9 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ import pandas as pd
 from filelock import FileLock
 
 from tasks.engine.method import read_method
+from tasks.parquet import write_parquet
 from tasks.quality import load
 from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.validation import (
@@ -64,14 +63,13 @@ from tasks.trade.file import (
 )
 from tasks.trade.fx import fx_keys
 from tasks.trade.membership import member_keys
-from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog
+from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
 from tasks.warehouse.manifest import sha256
-from tasks.warehouse.publish import KEEP_VERSIONS, write_parquet
+from tasks.warehouse.publish import new_run_id, staged, switch
 
 PRUNE_AFTER_S = 3600
 RACY_NS = 2_000_000_000  # a file's stat is trusted if it was modified this long before it was hashed
 INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
-_MONTH_FILE = r"{year}-(0[1-9]|1[0-2])\.(csv|csv\.gz|parquet)"
 
 Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
 
@@ -108,11 +106,7 @@ class IngestReport:
 
 def trade_years(catalog: Catalog, years: Iterable[int] | None = None) -> list[int]:
     """`years`, or when None every year folder of raw/trade."""
-    if years is not None:
-        return sorted(set(years))
-    root = catalog.raw / "trade"
-    folders = root.iterdir() if root.is_dir() else []
-    return sorted(int(p.name) for p in folders if p.is_dir() and p.name.isdigit())
+    return sorted(set(years)) if years is not None else catalog.trade_years()
 
 
 def trade_jobs(
@@ -127,10 +121,10 @@ def trade_jobs(
     """
     found = []
     for year in trade_years(catalog, years):
-        folder = catalog.raw / "trade" / str(year)
+        folder = catalog.trade_folder(year)
         label = catalog.relative(folder)
         allowed = sorted({"." + s.rsplit(".", 1)[1] for s in TRADE_SUFFIXES})  # ".gz": the pattern says which
-        load.check_folder(folder, label, allowed=allowed, pattern=_MONTH_FILE.format(year=year))
+        load.check_folder(folder, label, allowed=allowed, pattern=trade_file_pattern(year))
         files = catalog.trade_files(year)
         months = [p.name[:7] for p in files]
         twice = sorted({m for m in months if months.count(m) > 1})
@@ -186,12 +180,10 @@ def read_references(catalog: Catalog, years: Iterable[int], max_share: float) ->
     return References(parameters, rates, max_share, digest.hexdigest())
 
 
-def ingest_trade(
-    raw_dir: Path,
-    warehouse_dir: Path,
+def update_store(
+    catalog: Catalog,
     years: list[int] | None = None,
     workers: int = 2,
-    config_dir: Path | None = None,
     force: bool = False,
     mapper: Mapper | None = None,
     block_bytes: int = stream.BLOCK_BYTES,
@@ -206,13 +198,8 @@ def ingest_trade(
     """
     started = time.perf_counter()
     use_system_allocator()  # before any Arrow work; workers forked from here inherit it
-    catalog = Catalog(
-        raw=Path(raw_dir),
-        warehouse=Path(warehouse_dir),
-        **({"config": Path(config_dir)} if config_dir else {}),
-    )
     max_share = read_method(catalog.method).quality.quarantine_max_share
-    lock = catalog.warehouse / ".locks" / "trade.lock"
+    lock = catalog.lock("trade")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock, timeout=lock_timeout_s):
         previous = published(catalog)
@@ -237,7 +224,7 @@ def ingest_trade(
         else:
             results = []
     files = (published(catalog) or {"files": {}})["files"]
-    report = IngestReport(catalog.warehouse / "trade", [r.key for r in results], sorted(set(kept) & asked))
+    report = IngestReport(catalog.trade_store, [r.key for r in results], sorted(set(kept) & asked))
     report.dropped = dropped
     report.rows_in = sum(files[k]["rows_in"] for k in asked)
     report.rows_clean = sum(files[k]["rows_clean"] for k in asked)
@@ -255,9 +242,7 @@ def _publish(
     block_bytes: int,
 ) -> list[FileIngest]:
     """Build the next version (reused files linked, the others ingested) and switch to it."""
-    version = catalog.versions / "trade" / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    version.mkdir(parents=True)
-    try:
+    with staged(catalog.trade_versions, new_run_id()) as version:
         _link(current_store(catalog), version, kept.values())
         work = partial(ingest_and_write, references=references, version=version, block_bytes=block_bytes)
         results = mapper(work, todo)
@@ -269,10 +254,8 @@ def _publish(
             raise BlockedFilesError(blocking, [r for r in results if r.blocking])
         entries = dict(kept) | {r.key: r.entry for r in results}
         _finish(version, {k: entries[k] for k in sorted(entries)}, references)
-        _switch(catalog, version)
-    except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
+        # Versions younger than an hour are spared: an edition may still read the facts it pinned.
+        switch(catalog.trade_store, version, spare_younger_than_s=PRUNE_AFTER_S)
     return results
 
 
@@ -301,7 +284,7 @@ def pool_map(
 
 
 def current_store(catalog: Catalog) -> Path | None:
-    link = catalog.warehouse / "trade"
+    link = catalog.trade_store
     return link.resolve() if link.is_symlink() else None
 
 
@@ -400,20 +383,3 @@ def _finish(version: Path, entries: dict[str, dict], references: References) -> 
     }
     (version / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def _switch(catalog: Catalog, version: Path) -> None:
-    """Point `warehouse/trade` at `version` with one rename; keep the version before it."""
-    link = catalog.warehouse / "trade"
-    if link.exists() and not link.is_symlink():
-        raise FileExistsError(f"{link} is not a link to a store version: move it away first")
-    staging = link.with_name(f".trade.{version.name}")
-    os.symlink(os.path.relpath(version, link.parent), staging)
-    os.replace(staging, link)
-    # Keep the version before (rollback) and any younger than an hour: an edition may still be
-    # reading the facts of the version it pinned when it started.
-    versions = sorted(version.parent.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    recent = time.time() - PRUNE_AFTER_S
-    for old in [v for v in versions if v != version][KEEP_VERSIONS - 1 :]:
-        if old.stat().st_mtime < recent:
-            shutil.rmtree(old, ignore_errors=True)

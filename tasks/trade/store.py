@@ -52,7 +52,7 @@ class TradeView:
 
 
 def view(catalog: Catalog, years: list[int]) -> TradeView:
-    """The store's files of `years` (ingest them first: `tasks.trade.ingest.ingest_trade`); empty when
+    """The store's files of `years` (ingest them first: `tasks.trade.ingest.update_store`); empty when
     there is no store yet (the ingest stopped on a reference table, which validation reports)."""
     store, manifest = current_store(catalog), published(catalog)
     files = manifest["files"] if manifest else {}

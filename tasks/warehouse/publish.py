@@ -1,9 +1,11 @@
-"""Publish an edition to the warehouse atomically: readers see the old edition or the new one.
+"""Publish a version atomically: readers see the old version or the new one, never a mix.
 
-Every dataset of a run is written into a fresh version folder under `_versions/`; only when
-all of them are complete does the edition's entry `edition=N` — a symbolic link — switch to
-the new folder, with one `os.replace` (atomic on POSIX). A run that fails before the switch
-leaves the published edition as it was. The previous version is kept for one-step rollback.
+Editions and the trade store publish the same way. Every file of a run is written into a
+fresh version folder under `_versions/<series>/<run_id>/` that no reader sees; once all are
+complete they are flushed to disk (fsync), and the series' entry — a symbolic link such as
+`edition=2018` or `trade` — switches to the new folder with one `os.replace` (atomic on
+POSIX). A run that fails before the switch leaves the published version as it was. Old
+versions are pruned after the switch; the one before is kept for one-step rollback.
 """
 
 from __future__ import annotations
@@ -11,66 +13,81 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
+import uuid
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from tasks.parquet import write_parquet
 from tasks.warehouse.catalog import Catalog
 
 KEEP_VERSIONS = 2  # the published one and the one before it
 
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Deterministic Parquet: no index, pandas `str` stored as plain UTF-8 strings, zstd."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    schema = pa.schema(
-        [f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema],
-        metadata=table.schema.metadata,
-    )
-    pq.write_table(table.cast(schema), path, compression="zstd")
-
-
 Dataset = pd.DataFrame | Callable[[Path], Any]
 
 
+def new_run_id(now: datetime | None = None) -> str:
+    """A run id that sorts by time and is unique: UTC to the second, then 8 random hex digits."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def staged(series: Path, run_id: str):
+    """A new, empty version folder `series/run_id`, removed again if the block fails."""
+    version = series / run_id
+    version.mkdir(parents=True, exist_ok=False)
+    try:
+        yield version
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+
+
+def switch(link: Path, version: Path, *, keep: int = KEEP_VERSIONS, spare_younger_than_s: float = 0) -> Path:
+    """Flush `version` to disk, point `link` at it in one rename, then prune the series.
+
+    Pruning keeps `keep` versions (the new one included) and any younger than
+    `spare_younger_than_s`: a reader may still hold the version it pinned when it started.
+    """
+    if link.exists() and not link.is_symlink():
+        raise FileExistsError(f"{link} is not a link to a published version: move it away first")
+    _fsync_tree(version)
+    staging = link.with_name(f".{link.name}.{version.name}")
+    os.symlink(os.path.relpath(version, link.parent), staging)
+    os.replace(staging, link)
+    _fsync_dir(link.parent)
+    _prune(version.parent, version, keep, spare_younger_than_s)
+    return link
+
+
 def stage(catalog: Catalog, edition: int, run_id: str, datasets: Mapping[str, Dataset]) -> Path:
-    """Write every dataset into a new version folder that no reader sees yet.
+    """Write every dataset of an edition into a new version folder that no reader sees yet.
 
     A dataset is a DataFrame, or a function that writes the Parquet file at the path it is
     given: datasets too big for memory are streamed (the edition's trade facts)."""
-    version = catalog.versions / str(edition) / run_id
-    version.mkdir(parents=True, exist_ok=False)
-    try:
+    with staged(catalog.edition_versions(edition), run_id) as version:
         for name, data in datasets.items():
             if isinstance(data, pd.DataFrame):
                 write_parquet(data, version / f"{name}.parquet")
             else:
                 data(version / f"{name}.parquet")
-    except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
     return version
 
 
-def switch(catalog: Catalog, edition: int, version: Path, manifest: Mapping[str, Any]) -> Path:
-    """Add the manifest to a staged version and make it the published edition in one rename."""
+def publish_edition(catalog: Catalog, edition: int, version: Path, manifest: Mapping[str, Any]) -> Path:
+    """Add the manifest to a staged edition version and make it the published edition."""
     try:
         (version / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        _fsync_dir(version)
-        link = catalog.edition_dir(edition)
-        staging = link.with_name(f".{link.name}.{version.name}")
-        os.symlink(os.path.relpath(version, link.parent), staging)
-        os.replace(staging, link)
-        _fsync_dir(link.parent)
+        return switch(catalog.edition_dir(edition), version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
-    _prune(version.parent, keep=version)
-    return link
 
 
 def publish(
@@ -81,7 +98,7 @@ def publish(
     manifest: Mapping[str, Any],
 ) -> Path:
     """Stage `datasets` as a new version, then switch the edition to it."""
-    return switch(catalog, edition, stage(catalog, edition, run_id, datasets), manifest)
+    return publish_edition(catalog, edition, stage(catalog, edition, run_id, datasets), manifest)
 
 
 def published_version(catalog: Catalog, edition: int) -> Path | None:
@@ -90,10 +107,22 @@ def published_version(catalog: Catalog, edition: int) -> Path | None:
     return link.resolve() if link.is_symlink() else None
 
 
-def _prune(folder: Path, keep: Path) -> None:
-    versions = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in [v for v in versions if v != keep][KEEP_VERSIONS - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+def _prune(series: Path, keep: Path, count: int, spare_younger_than_s: float) -> None:
+    versions = sorted(series.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    recent = time.time() - spare_younger_than_s
+    for old in [v for v in versions if v != keep][count - 1 :]:
+        if not spare_younger_than_s or old.stat().st_mtime < recent:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
+    _fsync_dir(folder)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,14 +1,8 @@
-"""Which editions are current, and what ran when: the bookkeeping behind backfills and `coopindex runs`.
-
-An edition is current when its published manifest records exactly the files the edition
-would read now (same sha256 each, none added or removed) and the same method version. A
-changed trade file therefore makes stale exactly the editions that read it: its own year,
-the next (growth) and the year `trade.import_base_lag` later (import base).
+"""What ran when: the run logs a backfill writes and the manifests of kept versions, behind `coopindex runs`.
 
 Runs are read from the warehouse alone: the manifests of published versions (the current
 one of each edition and the one kept before it) and the small run logs a backfill writes to
 `warehouse/runs/<run_id>/run.json` for every edition it runs, failed ones included.
-Code changes are not inputs: after changing the code, rerun with `--force`.
 """
 
 from __future__ import annotations
@@ -22,69 +16,15 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from tasks.edition.steps import _all_inputs  # the one list of the files an edition reads
-from tasks.engine.method import read_method
 from tasks.warehouse.catalog import Catalog
-from tasks.warehouse.manifest import checksums
 
-RUN_LOG = "run.json"
 RUN_COLUMNS = (
     "edition", "run_id", "flow_run_id", "started_at", "finished_at", "duration_s", "status",
     "top_city", "git_commit", "error",
 )  # fmt: skip
-# How many changed files a reason names before it says "and N more".
-NAMED_CHANGES = 3
-
-
-def edition_inputs(catalog: Catalog, edition: int) -> dict[str, str]:
-    """`{path: sha256}` of every file `edition` would read now, keyed as its manifest keys them.
-
-    The same files and the same keys as the manifest's `inputs` (reference tables, framework,
-    method, the trade files of `trade_years`, indicator files; relative to the raw folder's
-    parent) and `expectations` (the suites, relative to their folder's parent), merged.
-    Files that do not exist are left out: the edition would fail to read them.
-    """
-    method = read_method(catalog.method)
-    files = [p for p in _all_inputs(catalog, edition, method) if p.is_file()]
-    inputs = checksums(files, catalog.raw.parent)
-    expectations = checksums(catalog.expectations.glob("*.json"), catalog.expectations.parent)
-    return inputs | expectations
-
-
-def is_current(catalog: Catalog, edition: int) -> tuple[bool, str]:
-    """Whether the published `edition` was made from exactly today's inputs and method version.
-
-    Returns (current, reason): "inputs unchanged", "not published", "method version 1.0.0 ->
-    1.1.0", "raw/trade/2017/2017-03.csv changed", "raw/indicators/x.csv added", ...
-    """
-    path = catalog.manifest(edition)
-    if not path.is_file():
-        return False, "not published"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        recorded = {**manifest["inputs"], **manifest["expectations"]}
-        published_version = manifest["method"]["version"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return False, f"manifest unreadable ({type(exc).__name__}: {exc})"
-    try:
-        version = read_method(catalog.method).version
-        now = edition_inputs(catalog, edition)
-    except (OSError, ValueError) as exc:  # MethodError is a ValueError: let the run say what is wrong
-        return False, f"inputs unreadable ({type(exc).__name__})"
-    if version != published_version:
-        return False, f"method version {published_version} -> {version}"
-    changes = [f"{p} changed" for p in sorted(now.keys() & recorded.keys()) if now[p] != recorded[p]]
-    changes += [f"{p} added" for p in sorted(now.keys() - recorded.keys())]
-    changes += [f"{p} removed" for p in sorted(recorded.keys() - now.keys())]
-    if not changes:
-        return True, "inputs unchanged"
-    more = len(changes) - NAMED_CHANGES
-    return False, ", ".join(changes[:NAMED_CHANGES]) + (f" and {more} more" if more > 0 else "")
-
-
 def write_run_log(catalog: Catalog, record: Mapping[str, Any]) -> Path:
     """Write one run's record to `warehouse/runs/<run_id>/run.json` (temp file, then rename)."""
-    target = catalog.run_dir(record["run_id"]) / RUN_LOG
+    target = catalog.run_log(record["run_id"])
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
     temporary.write_text(json.dumps(dict(record), indent=2, default=str) + "\n", encoding="utf-8")
@@ -102,14 +42,14 @@ def list_runs(catalog: Catalog) -> pd.DataFrame:
     name where the version's files still exist, else its code.
     """
     rows: dict[str, dict[str, Any]] = {}
-    for log in sorted((catalog.warehouse / "runs").glob(f"*/{RUN_LOG}")):
+    for log in catalog.run_logs():
         record = _read_json(log)
         if record and record.get("run_id"):
             row = {c: record.get(c) for c in RUN_COLUMNS}
             if row["status"] == "published":  # its version is not on disk, or the manifest says more
                 row["status"] = "replaced"
             rows[record["run_id"]] = row
-    for manifest_path in sorted(catalog.versions.glob("*/*/manifest.json")):
+    for manifest_path in catalog.version_manifests():
         manifest = _read_json(manifest_path)
         if not manifest or not manifest.get("run_id"):
             continue
