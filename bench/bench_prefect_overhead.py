@@ -1,13 +1,16 @@
-"""How much of an edition run is Prefect: the same steps as plain functions, then as the flow.
+"""How much of an edition run is Prefect: the declared pipeline in memory, then as the flow.
 
-Both score edition 2018 from the shipped raw/ into temporary warehouses, in this one process
-(plain first, so imports are paid by the plain run). Prints wall times and the ratio.
+Both score one edition from raw/ into temporary warehouses seeded with the same trade store,
+in this one process (in memory first, so imports are paid by that run). Prints wall times
+and the ratio; `--edition`, `--raw` choose what is scored (a small raw/ for the smoke test).
 
-Run: `.venv/bin/python bench/bench_prefect_overhead.py`
+Run: `.venv/bin/python bench/bench_prefect_overhead.py [--edition 2018] [--raw raw]`
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -16,43 +19,51 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flows  # noqa: E402,F401 - Prefect defaults before Prefect is imported
-from tasks.edition import steps  # noqa: E402
+from tasks.edition.pipeline import run_edition  # noqa: E402
+from tasks.trade.ingest import update_store  # noqa: E402
 from tasks.warehouse.catalog import Catalog  # noqa: E402
-from tasks.warehouse.publish import publish  # noqa: E402
 
 
-def plain(warehouse: Path) -> None:
-    inputs = steps.load_inputs(Catalog(), 2018)
-    checked = steps.validate_inputs(inputs)
-    checked.raise_if_blocked()
-    inputs = checked.inputs
-    trade_facts, city_trade = steps.derive_trade(inputs)
-    values = steps.indicator_table(inputs, city_trade)
-    steps.check_derived(inputs, trade_facts, values)
-    stages = steps.score(inputs, values)
-    analysis = steps.analyse_scores(inputs, stages)
-    datasets = {"trade_facts": trade_facts, "city_trade": city_trade, "indicator_values": values,
-                "scores": stages.scores} | analysis  # fmt: skip
-    publish(Catalog(warehouse=warehouse), 2018, "plain", datasets, {})
+def measure(edition: int, raw: Path) -> dict[str, float]:
+    """Seconds of one in-memory run and one flow run of `edition`, from the same trade store."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from flows.edition import score_edition
 
-def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
+        store = Path(folder) / "store"
+        update_store(Catalog.at(raw, store))  # both runs find their trade files already ingested
+        for side in ("memory", "flow"):
+            shutil.copytree(store, Path(folder) / side, symlinks=True)
         start = time.perf_counter()
-        plain(Path(folder) / "plain")
-        plain_s = time.perf_counter() - start
-
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-        from flows.edition import score_edition
-
+        run_edition(Catalog.at(raw, Path(folder) / "memory"), edition)
+        memory_s = time.perf_counter() - start
         start = time.perf_counter()
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            score_edition(2018, warehouse_dir=str(Path(folder) / "flow"))
+            score_edition(edition, raw_dir=str(raw), warehouse_dir=str(Path(folder) / "flow"))
         flow_s = time.perf_counter() - start
-    print(f"plain functions: {plain_s:.2f} s")
-    print(f"Prefect flow (temporary server, Data Docs, artifacts): {flow_s:.2f} s")
-    print(f"ratio flow / plain: {flow_s / plain_s:.2f}; Prefect and its extras: {flow_s - plain_s:.2f} s")
+        same = all(
+            (Path(folder) / "memory" / f"edition={edition}" / name).read_bytes()
+            == (Path(folder) / "flow" / f"edition={edition}" / name).read_bytes()
+            for name in ("scores.parquet", "indicator_values.parquet", "trade_facts.parquet")
+        )
+    return {"memory_s": memory_s, "flow_s": flow_s, "ratio": flow_s / memory_s, "same_outputs": same}
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edition", type=int, default=2018)
+    parser.add_argument("--raw", type=Path, default=Catalog().raw)
+    args = parser.parse_args(argv)
+    result = measure(args.edition, args.raw.resolve())
+    print(f"declared pipeline in memory: {result['memory_s']:.2f} s")
+    print(f"same scores, indicator values and trade facts from both: {result['same_outputs']}")
+    print(f"Prefect flow (temporary server, tasks, artifacts): {result['flow_s']:.2f} s")
+    print(
+        f"ratio flow / in memory: {result['ratio']:.2f}; "
+        f"Prefect and its extras: {result['flow_s'] - result['memory_s']:.2f} s"
+    )
+    return result
 
 
 if __name__ == "__main__":

@@ -308,8 +308,7 @@ def _failed_run_id(catalog: Catalog, exc: Exception, started: datetime) -> str:
 
 
 def _is_data_error(exc: Exception) -> bool:
-    from flows.edition import DATA_ERRORS
-    from tasks.edition.steps import EditionBusyError, MissingInputError
+    from tasks.edition.errors import DATA_ERRORS, EditionBusyError, MissingInputError
 
     return isinstance(exc, (*DATA_ERRORS, MissingInputError, EditionBusyError))
 

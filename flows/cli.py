@@ -16,13 +16,11 @@ import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.backfill import backfill_command, runs_command, wait_for_task_records
 from flows.bench import bench_command
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
-from tasks.edition.steps import EditionBusyError, MissingInputError
-from tasks.engine.framework import Framework, FrameworkError
-from tasks.engine.method import MethodError, read_method
+from tasks.edition.errors import DATA_ERRORS, EditionBusyError
+from tasks.engine.framework import Framework
+from tasks.engine.method import read_method
 from tasks.engine.results import top_table
 from tasks.quality import load
-from tasks.quality.load import LoadError
-from tasks.quality.validation import DataValidationError
 from tasks.warehouse.catalog import Catalog
 
 app = typer.Typer(
@@ -33,7 +31,6 @@ app = typer.Typer(
 )
 # Wide enough for the ranking table when output goes to a file or a CI log.
 console = Console(width=None if sys.stdout.isatty() else 140)
-DATA_ERRORS = (DataValidationError, LoadError, MissingInputError, FrameworkError, MethodError)
 
 Edition = Annotated[
     int, typer.Option("--edition", "-e", help="Data year to score (the 2019 evaluation scored 2018).")
@@ -133,22 +130,27 @@ def validate(
     warehouse: WarehouseDir = None,
     config: ConfigDir = None,
 ) -> None:
-    """Check every input of an edition with its GX suite and the cross-dataset checks; publish no
-    edition. (Trade files are checked by the ingest, which keeps new or changed ones in the store.)"""
-    from tasks.edition import steps
+    """Run every check an edition runs (GX suites, triage, cross-dataset checks) and write
+    nothing: the warehouse is left as it was. Exit 1 on anything that would stop a run."""
+    from tasks.edition.pipeline import CHECKS, start
+    from tasks.warehouse.scratch import scratch
 
     catalog = _catalog(raw, warehouse, config)
-    try:
-        inputs = steps.load_inputs(catalog, edition)
-        checked = steps.validate_inputs(inputs)  # the same triage as `run`: quarantine a few rows
-        outcomes = checked.outcomes
-        blocking = [f for t in checked.triages for f in t.blocking]
+    # Trade files new or changed since the last ingest are checked in a scratch copy of the store.
+    with scratch(catalog) as dry:
+        data = start(dry, edition)
+        try:
+            CHECKS.between(last="validate-inputs").run(data)
+        except DATA_ERRORS as exc:
+            _fail(f"edition {edition}: the inputs cannot be read", exc)
+        checked = data["checked"]
+        outcomes, blocking = checked.outcomes, checked.blocking
         if not blocking:
-            city_trade = steps.derive_trade(checked.inputs)
-            values = steps.indicator_table(checked.inputs, city_trade)
-            outcomes = outcomes + steps.check_derived(checked.inputs, values)
-    except DATA_ERRORS as exc:
-        _fail(f"edition {edition}: the inputs cannot be read", exc)
+            try:
+                CHECKS.between(first="check-inputs").run(data)
+            except DATA_ERRORS as exc:
+                _fail(f"edition {edition}: a cross-dataset check failed", exc)
+            outcomes = outcomes + data["derived"]
     view = Table(title=f"Validation of edition {edition}'s inputs")
     for column in ("dataset", "rows", "checks", "critical failed", "warnings", "quarantined"):
         view.add_column(column, justify="left" if column == "dataset" else "right")

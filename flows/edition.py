@@ -1,47 +1,32 @@
-"""The edition flow: raw inputs of one data year -> validated -> scored -> published.
+"""The edition flow: the declared pipeline (`tasks.edition.pipeline.EDITION`) as Prefect tasks.
 
-Reads top to bottom like the method's table of contents; every step is a pure function in
-`tasks/`, wrapped here as a Prefect task so runs, retries and timings show in Prefect.
+Each step becomes a task of the same name; this module adds only what Prefect and the
+warehouse need around it: one run per edition at a time (a file lock), retries of steps
+that read files when the failure is an I/O fault, timeouts, logs and the UI's artifacts.
 """
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from functools import partial
-from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
-import pandas as pd
 from filelock import FileLock, Timeout
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from tasks.edition import steps
-from tasks.edition.steps import EditionBusyError, MissingInputError
-from tasks.engine.compare import changes
-from tasks.engine.framework import Framework, FrameworkError
-from tasks.engine.method import MethodError
-from tasks.engine.results import top_mean, top_table
-from tasks.quality.load import LoadError
-from tasks.quality.validation import DataValidationError, raise_for_failures, results_table
-from tasks.trade.ingest import BlockedFilesError
-from tasks.trade.store import write_facts
-from tasks.warehouse import manifest as manifest_facts
+from tasks.edition.errors import DATA_ERRORS, EditionBusyError
+from tasks.edition.outputs import previous_scores, summary_markdown
+from tasks.edition.pipeline import EDITION, Step, start
 from tasks.warehouse.catalog import Catalog
-from tasks.warehouse.publish import new_run_id, publish_edition, stage
-
-DATA_ERRORS = (LoadError, FrameworkError, MethodError, DataValidationError)
 
 
 def _transient(task, task_run, state) -> bool:
     """Retry reads that failed for I/O reasons (a busy network share), not for bad data."""
     try:
         state.result()
-    except (MissingInputError, *DATA_ERRORS):
+    except DATA_ERRORS:
         return False
     except OSError:
         return True
@@ -50,29 +35,24 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-def _step(fn, name: str, timeout_s: float, **options: Any):
-    """A pipeline step as a Prefect task. DataFrames are arguments: hashing them for a cache
-    key costs time and buys nothing (NO_CACHE). Every step has a timeout in minutes (steps
-    take seconds on the sample), so a hung read or a runaway step fails the run."""
-    return task(fn, name=name, cache_policy=NO_CACHE, timeout_seconds=timeout_s, **options)
+def _as_task(step: Step):
+    """A step as a Prefect task. DataFrames are arguments: hashing them for a cache key costs
+    time and buys nothing (NO_CACHE)."""
+    retries = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": _transient}
+    return task(
+        step.func,
+        name=step.name,
+        cache_policy=NO_CACHE,
+        timeout_seconds=step.timeout_s,
+        **(retries if step.reads_files else {}),
+    )
 
 
-ingest_trade = _step(
-    steps.ingest_trade, "ingest-trade", 3600, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient
-)
-load_inputs = _step(
-    steps.load_inputs, "load-inputs", 300, retries=2, retry_delay_seconds=1, retry_condition_fn=_transient
-)
-validate_inputs = _step(steps.validate_inputs, "validate-inputs", 600)
-record_validation = _step(steps.record_validation, "record-validation", 300)
-record_blocked_trade = _step(steps.record_blocked_trade, "record-validation", 300)
-derive_trade = _step(steps.derive_trade, "derive-trade-facts", 300)
-indicator_table = _step(steps.indicator_table, "assemble-indicator-values", 120)
-check_derived = _step(steps.check_derived, "check-derived", 300)
-compute_scores = _step(steps.score, "compute-index", 300)
-analyse_scores = _step(steps.analyse_scores, "analyse-scores", 600)
-stage_edition = _step(stage, "stage-edition", 300, retries=2, retry_delay_seconds=1)
-publish_edition = _step(publish_edition, "publish-edition", 120)
+TASKS = {step.name: _as_task(step) for step in EDITION.steps}
+
+
+def _execute(step: Step, args: tuple[Any, ...]) -> Any:
+    return TASKS[step.name](*args)
 
 
 @flow(name="score-edition", log_prints=True)
@@ -102,168 +82,50 @@ def score_edition(
 
 
 def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
-    run_id, flow_run_id = _run_ids()
-    started = datetime.now(UTC)
-    timings: dict[str, float] = {}
-
-    with _timed(timings, "ingest_trade"):
-        try:
-            ingested = ingest_trade(catalog, edition)
-        except BlockedFilesError as exc:  # the run's report shows the refused files' checks
-            reports = record_blocked_trade(catalog, run_id, edition, exc)
-            exc.reports = {name: str(catalog.warehouse / path) for name, path in reports.items()}
-            raise
-    if ingested is not None:
-        get_run_logger().info(
-            "trade store: %d file(s) ingested, %d unchanged", len(ingested.ingested), len(ingested.reused)
-        )
-    with _timed(timings, "load"):
-        inputs = load_inputs(catalog, edition, ingest=False)
-    with _timed(timings, "validate"):
-        checked = validate_inputs(inputs)
-    with _timed(timings, "record_validation"):
-        reports = record_validation(catalog, run_id, checked)
-    get_run_logger().info("validation report (GX Data Docs): %s", catalog.warehouse / reports["data_docs"])
+    data = start(catalog, edition, _flow_run_id())
+    seen: dict[str, Any] = {}
     try:
-        checked.raise_if_blocked()
-    except DataValidationError as exc:
-        exc.reports = {name: str(catalog.warehouse / path) for name, path in reports.items()}
+        EDITION.run(data, _execute, after=lambda step, data: _after(step, data, seen))
+    except DATA_ERRORS as exc:  # the run's report shows what failed: the CLI prints where it is
+        reports = data.get("reports") or data.get("trade_reports")
+        if reports:
+            exc.reports = {name: str(catalog.warehouse / path) for name, path in reports.items()}
         raise
-    inputs, outcomes = checked.inputs, checked.outcomes
-    with _timed(timings, "derive_trade"):
-        city_trade = derive_trade(inputs)
-    with _timed(timings, "indicator_values"):
-        values = indicator_table(inputs, city_trade)
-    with _timed(timings, "check_derived"):
-        derived = check_derived(inputs, values)
-        raise_for_failures(derived)  # their rules are warnings; a critical one is a broken table
-        outcomes = outcomes + derived
-    with _timed(timings, "score"):
-        stages = compute_scores(inputs, values)
-    with _timed(timings, "analyse"):
-        analysis = analyse_scores(inputs, stages)
-
-    names = inputs.cities.set_index("city_code")["name_en"]
-    datasets = {
-        "trade_facts": partial(write_facts, inputs.trade, edition),  # streamed from the trade store
-        "city_trade": city_trade.assign(city_name=lambda d: d["city_code"].map(names)),
-        "indicator_values": values.assign(edition=edition),
-        "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
-        "validation": results_table(outcomes).assign(edition=edition),
-        "quarantine": checked.quarantine.assign(edition=edition),
-    } | {name: table.assign(edition=edition) for name, table in (analysis | stages.reports).items()}
-    index = stages.aggregated[inputs.framework.root]
-    summary = {
-        "edition": edition,
-        "run_id": run_id,
-        "cities": int(index.notna().sum()),
-        "top": str(index.idxmax()),
-        "top_n_mean": top_mean(index, inputs.method.results.top_n),
-        "quarantined_rows": int(sum(t.removed for t in checked.triages)),
-    }
-    with _timed(timings, "stage"):
-        version = stage_edition(catalog, edition, run_id, datasets)
-    manifest = {
-        "run_id": run_id,
-        "flow_run_id": flow_run_id,
-        "edition": edition,
-        "parameters": {
-            "edition": edition,
-            "raw_dir": str(catalog.raw),
-            "warehouse_dir": str(catalog.warehouse),
-            "config_dir": str(catalog.config),
-        },  # fmt: skip
-        "method": {"name": inputs.method.name, "version": inputs.method.version},
-        "inputs": manifest_facts.checksums(inputs.files, catalog.raw.parent),
-        "expectations": manifest_facts.checksums(
-            catalog.suite_files(), catalog.expectations.parent
-        ),
-        "row_counts": {"inputs": inputs.row_counts(), "outputs": _row_counts(version, datasets)},
-        "validation": {
-            "success": all(o.success for o in outcomes),
-            "expectations": sum(len(o.results) for o in outcomes),
-            "failed": sum(len(o.failures) for o in outcomes),
-            "warnings": sum(f.severity == "warning" for o in outcomes for f in o.failures),
-            "quarantined_rows": int(sum(t.removed for t in checked.triages)),
-            "reports": reports,
-        },
-        "summary": summary,
-        "git_commit": manifest_facts.git_commit(),
-        "packages": manifest_facts.package_versions(),
-        "started_at": started.isoformat(),
-        "timings_s": timings,
-    }
-    previous = catalog.dataset(edition, "scores")
-    previous_scores = pd.read_parquet(previous) if previous.exists() else None
-    manifest["finished_at"] = datetime.now(UTC).isoformat()
-    link = publish_edition(catalog, edition, version, manifest)
-    get_run_logger().info("published edition %s to %s (%s cities)", edition, link, summary["cities"])
-    framework = inputs.framework
-    _artifacts(edition, datasets["scores"], previous_scores, framework, manifest, inputs.method.results.top_n)
-    return summary | {"path": str(link), "timings_s": timings}
-
-
-def _artifacts(
-    edition: int,
-    scores: pd.DataFrame,
-    previous: pd.DataFrame | None,
-    framework: Framework,
-    manifest: dict[str, Any],
-    top_n: int,
-) -> None:
-    """The ranking table and a markdown summary on the flow run, for whoever looks at the UI."""
-    ranking = top_table(scores, framework, top_n).round(4)
+    manifest = data["manifest"]
+    ranking, markdown = summary_markdown(
+        manifest, data["datasets"]["scores"], seen["previous"], data["clean"]
+    )
     create_table_artifact(
         key=f"edition-{edition}-ranking",
         table=ranking.astype(object).where(ranking.notna(), None).to_dict("records"),
-        description=f"China-CEEC cooperation index, edition {edition}: top {top_n}",
+        description=f"China-CEEC cooperation index, edition {edition}: top {len(ranking)}",
     )
-    validation = manifest["validation"]
-    lines = [
-        f"# Edition {edition} published",
-        f"- run `{manifest['run_id']}`, method {manifest['method']['name']} {manifest['method']['version']}",
-        f"- validation: {validation['expectations']} checks, {validation['failed']} failed "
-        f"({validation['warnings']} warnings), {validation['quarantined_rows']} rows quarantined",
-        f"- rows in: {manifest['row_counts']['inputs']}",
-        f"- rows out: {manifest['row_counts']['outputs']}",
-        f"- reports (in the warehouse): {validation['reports']}",
-        f"- outputs: edition={edition}/{{{','.join(sorted(manifest['row_counts']['outputs']))}}}.parquet",
-    ]
-    if previous is None:
-        lines.append("\nFirst publication of this edition.")
-    else:
-        moved = changes(previous, scores, framework)
-        lines.append(f"\n## Against the previous publication: {len(moved)} cities moved")
-        lines += [
-            f"- {r.city_code}: rank {r.rank_before} -> {r.rank_after}, index {r.index_before:.4f} -> "
-            f"{r.index_after:.4f}, mostly {r.driver} ({r.driver_effect:+.4f})"
-            for r in moved.head(20).itertuples()
-        ]
-    create_markdown_artifact(key=f"edition-{edition}-summary", markdown="\n".join(lines))
+    create_markdown_artifact(key=f"edition-{edition}-summary", markdown=markdown)
+    return manifest["summary"] | {"path": str(data["published"]), "timings_s": data["timings"]}
 
 
-def _row_counts(version: Path, datasets: dict[str, Any]) -> dict[str, int]:
-    import pyarrow.parquet as pq
+def _after(step: Step, data: MutableMapping[str, Any], seen: dict[str, Any]) -> None:
+    """What the run's log says between steps, and the scores this run is about to replace."""
+    logger = get_run_logger()
+    if step.name == "ingest-trade" and (report := data["trade_refresh"].report) is not None:
+        logger.info(
+            "trade store: %d file(s) ingested, %d unchanged", len(report.ingested), len(report.reused)
+        )
+    elif step.name == "record-validation":
+        logger.info(
+            "validation report (GX Data Docs): %s", data["catalog"].warehouse / data["reports"]["data_docs"]
+        )
+    elif step.name == "assemble-manifest":
+        seen["previous"] = previous_scores(data["catalog"], data["edition"])
+    elif step.name == "publish-edition":
+        summary = data["manifest"]["summary"]
+        logger.info(
+            "published edition %s to %s (%s cities)", data["edition"], data["published"], summary["cities"]
+        )
 
-    return {
-        name: len(data)
-        if isinstance(data, pd.DataFrame)
-        else pq.ParquetFile(version / f"{name}.parquet").metadata.num_rows
-        for name, data in datasets.items()
-    }
 
-
-def _run_ids() -> tuple[str, str | None]:
-    """A sortable run id (UTC time + random) and Prefect's flow-run id."""
+def _flow_run_id() -> str | None:
     try:
-        flow_run_id = str(get_run_context().flow_run.id)
+        return str(get_run_context().flow_run.id)
     except Exception:  # noqa: BLE001 - called outside a flow run (flow.fn)
-        flow_run_id = None
-    return new_run_id(), flow_run_id
-
-
-@contextmanager
-def _timed(timings: dict[str, float], step: str):
-    start = time.perf_counter()
-    yield
-    timings[step] = round(time.perf_counter() - start, 3)
+        return None

@@ -43,7 +43,7 @@ def as_category(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_keys(records: pd.DataFrame) -> pd.DataFrame:
-    """The derived key columns, as `tasks.edition.steps.load_inputs` adds them."""
+    """The derived key columns, as the trade ingest adds them (`tasks.trade.file`)."""
     records = records.copy()
     year = pd.to_numeric(records["period"].str[:4], errors="coerce").fillna(-1).astype("int64")
     records["year"] = year

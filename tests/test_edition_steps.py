@@ -7,7 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from tasks.edition import steps
+from tasks.edition import checks, scoring
+from tasks.edition.pipeline import EDITION, start
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tests.conftest import seeded_warehouse
 
@@ -19,12 +20,17 @@ def warehouse(shipped_store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inputs_2018(warehouse):
-    return steps.load_inputs(Catalog(warehouse=warehouse), 2018)
+    return read(Catalog(warehouse=warehouse))
+
+
+def read(catalog):
+    """Edition 2018's inputs as the pipeline reads them: the trade store brought up to date first."""
+    return EDITION.between(last="load-inputs").run(start(catalog, 2018))["inputs"]
 
 
 def scored(inputs):
-    facts = steps.derive_trade(inputs)
-    return steps.score(inputs, steps.indicator_table(inputs, facts))
+    facts = scoring.derive_trade(inputs)
+    return scoring.score(inputs, scoring.indicator_table(inputs, facts))
 
 
 def test_the_shipped_framework_scores_every_city(inputs_2018):
@@ -43,7 +49,7 @@ def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2
     table.loc[table["code"] == "trade_growth", "normalise"] = "goalposts"
     table.to_csv(config / "framework.csv", index=False)
 
-    inputs = steps.load_inputs(Catalog(config=config, warehouse=warehouse), 2018)
+    inputs = read(Catalog(config=config, warehouse=warehouse))
     stages = scored(inputs)
     tourists = stages.treated["ceec_tourists"]
     pd.testing.assert_series_equal(stages.normalised["ceec_tourists"], tourists.rank(pct=True) * 100)
@@ -73,7 +79,7 @@ def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, ra
     ]
     table[~gap].to_csv(people, index=False)
 
-    inputs = steps.load_inputs(Catalog(raw=raw_copy, config=config, warehouse=warehouse), 2018)
+    inputs = read(Catalog(raw=raw_copy, config=config, warehouse=warehouse))
     assert inputs.method.impute.method == "latest"
     stages = scored(inputs)
     assert pd.isna(stages.raw.loc["TSN", "ceec_tourists"])
@@ -88,10 +94,10 @@ def test_cross_checks_warn_when_cities_outtrade_the_country_or_lack_values(input
     shrunk = (national["year"] == 2018) & (national["flow"] == "import")
     national.loc[shrunk, "value_cny"] = 1e9  # far below what the cities import
     inputs = dataclasses.replace(inputs_2018, national_trade=national)
-    facts = steps.derive_trade(inputs)
-    values = steps.indicator_table(inputs, facts)
+    facts = scoring.derive_trade(inputs)
+    values = scoring.indicator_table(inputs, facts)
     values = values[~((values["city_code"] == "LHW") & (values["origin"] == "indicators"))]
-    reconciliation, coverage = steps.check_derived(inputs, values)
+    reconciliation, coverage = checks.check_derived(inputs, values)
 
     assert reconciliation.success and coverage.success  # warnings do not stop the edition
     (failure,) = reconciliation.failures

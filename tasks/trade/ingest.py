@@ -24,6 +24,7 @@ Prefect task runner (a process pool or Dask) through the `mapper` argument.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -353,14 +354,20 @@ def _write_file(version: Path, result: FileIngest, references: References) -> di
 
 
 def _link(store: Path | None, version: Path, entries: Iterable[dict[str, Any]]) -> None:
-    """Hard-link a reused file's outputs from the published version into the new one."""
+    """Hard-link a reused file's outputs from the published version into the new one (a symlink
+    where the new version is on another file system: a scratch warehouse, `tasks.warehouse.scratch`)."""
     for entry in entries:
         assert store is not None
         outputs = [entry["aggregates"], entry["validation"], entry["quarantine"], entry["gx_results"]]
         for relative in [*entry["parts"], *outputs]:
             target = version / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(store / relative, target)
+            try:
+                os.link(store / relative, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                os.symlink(store / relative, target)
 
 
 def _finish(version: Path, entries: dict[str, dict], references: References) -> dict[str, Any]:

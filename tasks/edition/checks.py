@@ -1,0 +1,222 @@
+"""Check an edition's inputs: every GX suite, the triage of bad rows, the run's report, the gates.
+
+Reference tables are small and everything depends on them: any bad row stops the edition.
+Rows of the indicator values that fail row-level critical checks are set aside when they are
+at most `quality.quarantine_max_share` of their file; the rest proceed. The trade records were
+checked and triaged the same way, file by file, by the ingest (`tasks.trade.file`): their
+outcome and quarantined rows are added here. The report (Data Docs, every check's outcome,
+the quarantined rows) is written under `warehouse/runs/<run_id>/` even when the edition is
+blocked: those are the runs whose reports a data steward needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tasks.edition.read import Inputs, TradeRefresh
+from tasks.engine.index import wide_values
+from tasks.parquet import write_parquet
+from tasks.quality import data_docs
+from tasks.quality.quarantine import Triage, quarantine_table, raise_for_blocking, triage
+from tasks.quality.validation import (
+    MAX_EXAMPLES,
+    Failure,
+    SuiteOutcome,
+    load_suite,
+    merge_results,
+    raise_for_failures,
+    results_table,
+    validate,
+)
+from tasks.trade.file import DATASET as TRADE_DATASET
+from tasks.trade.fx import fx_keys
+from tasks.trade.membership import member_keys
+from tasks.trade.store import TradeView, batch_name
+from tasks.warehouse.catalog import Catalog
+
+# The datasets whose bad rows may be quarantined (the others block on any bad row).
+ROW_DATASETS = {"indicator_values": "indicator_values"}
+
+
+@dataclass
+class Checked:
+    """The inputs after validation: bad rows quarantined, and what (if anything) blocks."""
+
+    inputs: Inputs
+    outcomes: list[SuiteOutcome]
+    triages: list[Triage]
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        return quarantine_table(self.triages)
+
+    @property
+    def blocking(self) -> list[Failure]:
+        return [f for t in self.triages for f in t.blocking]
+
+    @property
+    def quarantined_rows(self) -> int:
+        return int(sum(t.removed for t in self.triages))
+
+
+def validate_inputs(inputs: Inputs) -> Checked:
+    """Run every input's GX suite and triage the rows: quarantine a few, block on more."""
+    outcomes = run_suites(inputs)
+    share = inputs.method.quality.quarantine_max_share
+    frames = _frames(inputs)
+    triages = [triage(frames[o.dataset], o, share if o.dataset in ROW_DATASETS else 0.0) for o in outcomes]
+    clean = {ROW_DATASETS[t.dataset]: t.clean for t in triages if t.dataset in ROW_DATASETS}
+    trade_outcome, trade_triage = trade_checks(inputs.trade)
+    return Checked(dataclasses.replace(inputs, **clean), [*outcomes, trade_outcome], [*triages, trade_triage])
+
+
+def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
+    """Every input's GX suite, outcomes only: nothing raises for bad data."""
+    framework = inputs.framework
+    parameters = {
+        "known_cities": sorted(inputs.cities["city_code"]),
+        "member_keys": member_keys(inputs.members, inputs.trade_years),
+        "fx_keys": fx_keys(inputs.fx_rates),
+        "known_indicators": framework.by_origin("indicators"),
+    }  # (the trade records' suite runs in the ingest, file by file)
+    return [validate(frame, dataset, parameters) for dataset, frame in _frames(inputs).items()]
+
+
+def trade_checks(trade: TradeView) -> tuple[SuiteOutcome, Triage]:
+    """The ingest's checks of the edition's trade files as one outcome (counts summed over the
+    files), and their quarantined rows as a triage (the rows are already out of the store)."""
+    merged = merge_results(trade.results)
+    quarantine = trade.quarantine
+    failures = []
+    for row in merged[~merged["success"]].itertuples():
+        rows = quarantine[quarantine["expectation"] == row.expectation].head(MAX_EXAMPLES)
+        failures.append(
+            Failure(
+                dataset=TRADE_DATASET,
+                expectation=row.expectation,
+                column=row.column,
+                severity=row.severity,
+                unexpected_count=int(row.unexpected_count),
+                examples=[(r.file, int(r.line), r.value) for r in rows.itertuples()],
+                expected=row.expected,
+                observed=row.observed,
+                row_level=True,
+            )
+        )
+    outcome = SuiteOutcome(TRADE_DATASET, True, trade.rows, merged.to_dict("records"), failures)
+    removed = int(quarantine[["file", "line"]].drop_duplicates().shape[0])
+    return outcome, Triage(TRADE_DATASET, pd.DataFrame(), quarantine, removed=removed)
+
+
+def _frames(inputs: Inputs) -> dict[str, pd.DataFrame]:
+    """Each input frame under the name of its GX suite."""
+    return {
+        "framework": inputs.framework_table,
+        "cities": inputs.cities,
+        "ceec_members": inputs.members,
+        "fx_rates": inputs.fx_rates,
+        "national_trade": inputs.national_trade,
+        "indicator_values": inputs.indicator_values,
+    }
+
+
+def record_blocked_trade(
+    catalog: Catalog, run_id: str, edition: int, refresh: TradeRefresh
+) -> dict[str, str]:
+    """The report of a run stopped by trade files the ingest refused: their checks, their bad
+    rows and Data Docs, as for any validation. Nothing when no file was refused."""
+    if refresh.blocked is None:
+        return {}
+    files = refresh.blocked.files
+    spec = load_suite(TRADE_DATASET, catalog.expectations)
+    pairs = [(spec, r, batch_name(f.label, i)) for f in files for i, r in enumerate(f.gx_results)]
+    results = pd.concat([f.results for f in files], ignore_index=True)
+    quarantine = pd.concat([f.quarantine for f in files], ignore_index=True)
+    return write_report(catalog, run_id, f"edition-{edition}", pairs, results, quarantine)
+
+
+def check_trade(refresh: TradeRefresh) -> None:
+    """Stop here when the ingest refused trade files (the report names their checks)."""
+    if refresh.blocked is not None:
+        raise refresh.blocked
+
+
+def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[str, str]:
+    """Data Docs, every check's outcome and the quarantined rows of this run, blocked or not."""
+    specs = {name: load_suite(name, catalog.expectations) for name in {o.dataset for o in checked.outcomes}}
+    pairs = [(specs[o.dataset], o.gx_result) for o in checked.outcomes if o.gx_result is not None]
+    trade = [(specs[TRADE_DATASET], result, name) for name, result in checked.inputs.trade.gx_results]
+    return write_report(
+        catalog, run_id, f"edition-{checked.inputs.edition}", [*pairs, *trade],
+        results_table(checked.outcomes), checked.quarantine,
+    )  # fmt: skip
+
+
+def check_inputs(checked: Checked) -> Inputs:
+    """Stop on anything that blocks; the clean inputs (quarantined rows removed) go on."""
+    raise_for_blocking(checked.triages)
+    return checked.inputs
+
+
+def write_report(
+    catalog: Catalog,
+    run_id: str,
+    batch: str,
+    gx_results: list[tuple],
+    results: pd.DataFrame,
+    quarantine: pd.DataFrame,
+) -> dict[str, str]:
+    """Data Docs, every check's outcome and the quarantined rows of one run, under runs/<run_id>/."""
+    folder = catalog.run_dir(run_id)
+    docs = data_docs.build(gx_results, catalog.data_docs(run_id), run_id, batch)
+    paths = {"data_docs": catalog.relative_to_warehouse(docs)}
+    # Every check's outcome with the run id (the published edition's copy has none, so that
+    # reruns stay byte-identical).
+    tables = {"validation": results.assign(run_id=run_id)}
+    if len(quarantine):
+        tables["quarantine"] = quarantine
+    for name, table in tables.items():
+        target = folder / f"{name}.parquet"
+        write_parquet(table, target.with_suffix(".tmp"))
+        target.with_suffix(".tmp").replace(target)
+        paths[name] = catalog.relative_to_warehouse(target)
+    return paths
+
+
+def check_derived(inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
+    """Cross-dataset checks that need derived figures; their failures are warnings.
+
+    Reconciliation: the cities' trade, summed from the records, against the national total of
+    each year and flow (cities cannot trade more than the country). Coverage: each city's share
+    of indicator values against the screening threshold (a city below it is not scored). A
+    critical failure here means a broken table: it stops the edition.
+    """
+    national = inputs.national_trade.set_index(["year", "flow"])
+    cities = inputs.trade.aggregates.groupby(["year", "flow"])["value_cny"].sum().rename("cities_cny")
+    reconciliation = national.join(cities, how="inner").reset_index()
+    reconciliation = reconciliation.rename(columns={"value_cny": "national_cny"})
+    reconciliation["cities_share"] = reconciliation["cities_cny"] / reconciliation["national_cny"]
+
+    framework = inputs.framework
+    wide = wide_values(values, framework, inputs.cities["city_code"].tolist())
+    coverage = pd.DataFrame(
+        {
+            "city_code": wide.index,
+            "indicators": wide.shape[1],
+            "available": wide.notna().sum(axis=1).to_numpy(),
+        }
+    )
+    coverage["availability"] = coverage["available"] / coverage["indicators"]
+    lines = inputs.cities.set_index("city_code")
+    coverage["source_file"] = coverage["city_code"].map(lines["source_file"])
+    coverage["source_line"] = coverage["city_code"].map(lines["source_line"]).astype("int64")
+    parameters = {"min_availability": inputs.method.screen.min_availability}
+    outcomes = [
+        validate(reconciliation, "trade_reconciliation", parameters),
+        validate(coverage, "indicator_coverage", parameters),
+    ]
+    raise_for_failures(outcomes)
+    return outcomes
