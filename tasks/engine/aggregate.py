@@ -21,11 +21,17 @@ every child value before any mean but the arithmetic one and subtracted from the
 (so a shifted geometric mean `exp(sum(w ln(x + offset))) - offset`; it equals no mean of
 the unshifted values, and the result depends on the offset chosen, which the method file
 should record).
+
+`aggregate` builds an `AggregationPlan` (which node, which children, which mean, which shift
+and domain) from the framework and these settings and executes it on a units x indicators
+matrix; the uncertainty analysis executes the same plan once per replication.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -108,31 +114,163 @@ def _strictly_positive(method: str, power: float) -> bool | None:
     return None
 
 
-def _check_domain(
-    values: np.ndarray, strict: bool, node: str, method: str, units: pd.Index, codes: list[str], shifted: bool
-) -> None:
+def framework_means(framework: Framework) -> dict[str, str]:
+    """Per-node means the framework table names in its optional `aggregate` column."""
+    if "aggregate" not in framework.table.columns:
+        return {}
+    table = framework.table[framework.table["level"] > 1].set_index("code")["aggregate"]
+    return {code: str(m) for code, m in table.dropna().items() if str(m).strip()}
+
+
+@dataclass(frozen=True, eq=False)
+class PlanNode:
+    """One aggregate node: where its children are and how they are combined."""
+
+    code: str
+    column: int  # its column in the score matrix
+    child_columns: np.ndarray  # its children's columns in the score matrix
+    child_rows: np.ndarray  # its children's rows in the framework table (weights)
+    child_codes: tuple[str, ...]
+    mean_name: str
+    mean: Callable[[np.ndarray, np.ndarray], np.ndarray]  # AGGREGATORS[mean_name], `power` bound
+    shift: float | None  # the offset added to the children and taken off the mean, or None
+    strict: bool | None  # the domain: True x > 0, False x >= 0, None any value
+
+
+@dataclass(frozen=True, eq=False)
+class AggregationPlan:
+    """The aggregation of a framework under fixed settings, built once and executed on matrices.
+
+    `aggregate` executes it once; the uncertainty analysis once per replication, so that both
+    run the same operations in the same order and agree bit for bit. The score matrix has the
+    framework's indicators (in framework order) and then the aggregates (lowest level first)
+    as columns; weights are one value per framework row, each used relative to its siblings'.
+    """
+
+    codes: tuple[str, ...]  # framework table order: the rows of a weight vector
+    table_weights: np.ndarray  # the framework table's weight of every row
+    indicators: tuple[str, ...]
+    nodes: tuple[PlanNode, ...]
+    threshold: float  # a node is missing below this share of its children's weight
+
+    @classmethod
+    def build(
+        cls,
+        framework: Framework,
+        method: str = "arithmetic",
+        min_share: float = 0.0,
+        *,
+        by_level: Mapping[int, str] | None = None,
+        by_node: Mapping[str, str] | None = None,
+        power: float = 1.0,
+        offset: float | None = None,
+    ) -> AggregationPlan:
+        """The plan of `aggregate` with these settings (its docstring says what they mean)."""
+        by_level = dict(by_level or {})
+        by_node = dict(by_node or {})
+        for name in [method, *by_level.values(), *by_node.values()]:
+            _lookup(name)
+        aggregates = [node for level in framework.levels[1:] for node in framework.nodes(level)]
+        unknown = sorted(set(by_node) - set(aggregates))
+        if unknown:
+            raise ValueError(f"by_node names nodes that are not aggregates: {unknown}")
+        codes = framework.table["code"].tolist()
+        row_of = {code: i for i, code in enumerate(codes)}
+        column_of = {code: i for i, code in enumerate(framework.indicators)}
+        nodes = []
+        for level in framework.levels[1:]:
+            for code in framework.nodes(level):
+                children = framework.children(code)["code"].tolist()
+                name = by_node.get(code, by_level.get(level, method))
+                shifted = offset is not None and name != "arithmetic"  # the arithmetic mean needs no shift
+                column_of[code] = len(column_of)
+                nodes.append(
+                    PlanNode(
+                        code=code,
+                        column=column_of[code],
+                        child_columns=np.array([column_of[c] for c in children], dtype="int64"),
+                        child_rows=np.array([row_of[c] for c in children], dtype="int64"),
+                        child_codes=tuple(children),
+                        mean_name=name,
+                        mean=partial(AGGREGATORS[name], power=power),
+                        shift=offset if shifted else None,
+                        strict=_strictly_positive(name, power),
+                    )
+                )
+        table_weights = framework.column("weight").to_numpy(dtype="float64")
+        return cls(
+            tuple(codes), table_weights, tuple(framework.indicators), tuple(nodes), max(min_share, 1e-12)
+        )
+
+    @property
+    def aggregates(self) -> list[str]:
+        return [node.code for node in self.nodes]
+
+    @property
+    def columns(self) -> list[str]:
+        """The codes of the score matrix's columns: the indicators, then the aggregates."""
+        return [*self.indicators, *self.aggregates]
+
+    @property
+    def width(self) -> int:
+        return len(self.indicators) + len(self.nodes)
+
+    def weights(self, given: pd.Series | None = None) -> np.ndarray:
+        """One weight per framework row: `given` (by code) for every parent whose children it
+        names (all of them), the framework table's weights for the others."""
+        out = self.table_weights.copy()
+        if given is None:
+            return out
+        for node in self.nodes:
+            if given.index.isin(node.child_codes).any():
+                out[node.child_rows] = _given_weights(node, given)
+        return out
+
+    def execute(self, indicators: np.ndarray, weights: np.ndarray, units: Sequence) -> np.ndarray:
+        """The score matrix (units x indicators, then aggregates) from `indicators` (units x
+        indicators, framework order) and `weights` (one per framework row); `units` name the
+        rows in errors."""
+        scores = np.empty((indicators.shape[0], self.width))
+        scores[:, : indicators.shape[1]] = indicators
+        for node in self.nodes:
+            values = np.take(
+                scores, node.child_columns, axis=1
+            )  # C order: products and row sums round by layout
+            child_weights = weights[node.child_rows]
+            if node.shift is not None:
+                values = values + node.shift
+            if node.strict is not None:
+                _check_domain(values, node, units)
+            present = np.where(~np.isnan(values), child_weights, 0.0).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = present / child_weights.sum()
+            result = node.mean(values, child_weights)
+            if node.shift is not None:
+                result = result - node.shift
+            scores[:, node.column] = np.where(share >= self.threshold, result, np.nan)
+        return scores
+
+
+def _check_domain(values: np.ndarray, node: PlanNode, units: Sequence) -> None:
     with np.errstate(invalid="ignore"):
-        bad = (values <= 0) if strict else (values < 0)
+        bad = (values <= 0) if node.strict else (values < 0)
     if bad.any():
         row, column = np.argwhere(bad)[0]
-        need = "positive" if strict else "non-negative"
-        hint = "after the offset" if shifted else "(give an offset to shift them)"
+        need = "positive" if node.strict else "non-negative"
+        hint = "after the offset" if node.shift is not None else "(give an offset to shift them)"
         raise ValueError(
-            f"{method} mean of node {node!r}: unit {units[row]!r} has child {codes[column]!r} = "
-            f"{values[row, column]:g}, the mean needs {need} values {hint}"
+            f"{node.mean_name} mean of node {node.code!r}: unit {units[row]!r} has child "
+            f"{node.child_codes[column]!r} = {values[row, column]:g}, the mean needs {need} values {hint}"
         )
 
 
-def _node_weights(node: str, children: pd.DataFrame, weights: pd.Series | None) -> np.ndarray:
-    codes = children["code"].tolist()
-    if weights is None or not weights.index.isin(codes).any():
-        return children["weight"].to_numpy(dtype="float64")
-    given = weights.reindex(codes)
+def _given_weights(node: PlanNode, weights: pd.Series) -> np.ndarray:
+    given = weights.reindex(list(node.child_codes))
     if given.isna().any():
         absent = given.index[given.isna()].tolist()
-        raise ValueError(f"weights for the children of {node!r} are incomplete: missing {absent}")
+        raise ValueError(f"weights for the children of {node.code!r} are incomplete: missing {absent}")
     if (given < 0).any():
-        raise ValueError(f"weights of the children of {node!r} must not be negative")
+        raise ValueError(f"weights of the children of {node.code!r} must not be negative")
     return given.to_numpy(dtype="float64")
 
 
@@ -155,38 +293,13 @@ def aggregate(
     children it names (all of them; they are relative within the parent). `power` is the
     exponent of the `power` mean; `offset` shifts the children before the mean (module doc).
     """
-    by_level = dict(by_level or {})
-    by_node = dict(by_node or {})
-    for name in [method, *by_level.values(), *by_node.values()]:
-        _lookup(name)
-    aggregates = [node for level in framework.levels[1:] for node in framework.nodes(level)]
-    unknown = sorted(set(by_node) - set(aggregates))
-    if unknown:
-        raise ValueError(f"by_node names nodes that are not aggregates: {unknown}")
+    plan = AggregationPlan.build(
+        framework, method, min_share, by_level=by_level, by_node=by_node, power=power, offset=offset
+    )
     absent = [code for code in framework.indicators if code not in normalised.columns]
     if absent:
         raise ValueError(f"aggregate: no scores for the indicators {absent}")
-    scores = {code: normalised[code].to_numpy(dtype="float64") for code in normalised.columns}
-    out = {}
-    for level in framework.levels[1:]:
-        for node in framework.nodes(level):
-            name = by_node.get(node, by_level.get(level, method))
-            children = framework.children(node)
-            codes = children["code"].tolist()
-            values = np.column_stack([scores[code] for code in codes]) if codes else np.empty((0, 0))
-            node_weights = _node_weights(node, children, weights)
-            shifted = offset is not None and name != "arithmetic"  # the arithmetic mean needs no shift
-            if shifted:
-                values = values + offset
-            strict = _strictly_positive(name, power)
-            if strict is not None:
-                _check_domain(values, strict, node, name, normalised.index, codes, shifted)
-            total = node_weights.sum()
-            present = np.where(~np.isnan(values), node_weights, 0.0).sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                share = present / total
-            result = AGGREGATORS[name](values, node_weights, power=power)
-            if shifted:
-                result = result - offset
-            scores[node] = out[node] = np.where(share >= max(min_share, 1e-12), result, np.nan)
-    return pd.DataFrame(out, index=normalised.index, columns=aggregates)
+    indicators = normalised[framework.indicators].to_numpy(dtype="float64")
+    scores = plan.execute(indicators, plan.weights(weights), normalised.index)
+    out = {node.code: scores[:, node.column] for node in plan.nodes}
+    return pd.DataFrame(out, index=normalised.index, columns=plan.aggregates)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tasks.engine.choices import Choice
 from tasks.engine.framework import Framework
 from tasks.engine.index import IndexStages
 from tasks.engine.method import Method
 from tasks.engine.results import contributions, strengths_weaknesses
-from tasks.engine.sensitivity import Choice, sensitivity_indices, uncertainty
+from tasks.engine.sensitivity import sensitivity_indices, uncertainty
 
 
 def analyse(

@@ -74,23 +74,25 @@ class Framework:
         table = self.table.set_index("code").loc[self.indicators, present]
         return table.replace("", np.nan)
 
-    def relative_weights(self) -> pd.Series:
-        """Each node's weight divided by the sum of its siblings' weights."""
-        sums = self.table.groupby("parent")["weight"].transform("sum")
-        return pd.Series((self.table["weight"] / sums).to_numpy(), index=self.table["code"])
-
-    def effective_weights(self) -> pd.Series:
-        """Each node's share of the index: the product of relative weights up the tree (root 1)."""
-        relative = self.relative_weights()
+    def relative_weights(self, weights: pd.Series | None = None) -> pd.Series:
+        """Each node's weight (by code; default the table's) divided by the sum of its siblings'."""
         parent = self.column("parent")
-        out = {}
-        for code in self.table["code"]:
-            weight, node = 1.0, code
-            while parent[node]:
-                weight *= relative[node]
-                node = parent[node]
-            out[code] = weight
-        return pd.Series(out, name="effective_weight")
+        given = self.column("weight") if weights is None else weights
+        given = given.reindex(parent.index).astype("float64")
+        return given / given.groupby(parent).transform("sum")
+
+    def effective_weights(self, weights: pd.Series | None = None) -> pd.Series:
+        """Each node's share of the index: the product of its relative weights up the tree, root 1.
+
+        `weights` (by code; default the table's) are renormalised within each parent first.
+        """
+        relative = self.relative_weights(weights)
+        parent = self.column("parent")
+        out = pd.Series(1.0, index=parent.index)
+        for level in sorted(self.levels, reverse=True)[1:]:  # top down, below the root
+            codes = self.nodes(level)
+            out[codes] = relative[codes].to_numpy() * out[parent[codes]].to_numpy()
+        return out.rename("effective_weight")
 
 
 def _check(table: pd.DataFrame, label: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tasks.engine.aggregate import aggregate
+from tasks.engine.aggregate import aggregate, framework_means
 from tasks.engine.denominate import denominate
 from tasks.engine.framework import Framework
 from tasks.engine.impute import impute, impute_panel
@@ -22,7 +22,7 @@ from tasks.engine.normalise import normalise
 from tasks.engine.results import score_table
 from tasks.engine.screen import ScreenResult, screen
 from tasks.engine.treat import treat
-from tasks.engine.weight import effective_weights, equal_weights, framework_weights, pca_weights
+from tasks.engine.weight import WEIGHTERS
 
 STAGES = ("raw", "denominated", "screened", "imputed", "treated", "normalised", "aggregated")
 PANEL_IMPUTATION = {"latest", "interpolate"}
@@ -98,20 +98,20 @@ def compute_index(
         method.normalise.range,
         settings=settings,
     )
-    weights = _weights(framework, method, normalised)
+    weights = WEIGHTERS[method.weight.method](normalised, framework)
     aggregated = aggregate(
         normalised,
         framework,
         method.aggregate.method,
         method.aggregate.min_share,
         by_level=method.aggregate.by_level,
-        by_node=_by_node(framework) | method.aggregate.by_node,
+        by_node=framework_means(framework) | method.aggregate.by_node,
         weights=weights,
         power=method.aggregate.power,
         offset=method.aggregate.offset,
     )
     scores = score_table(
-        raw.loc[normalised.index], normalised, aggregated, framework, effective_weights(framework, weights)
+        raw.loc[normalised.index], normalised, aggregated, framework, framework.effective_weights(weights)
     )
     return IndexStages(
         raw=raw,
@@ -170,25 +170,9 @@ def _impute_from_history(data: pd.DataFrame, method: str, history: pd.DataFrame)
     return filled.rename_axis(data.index.name).loc[data.index]
 
 
-def _weights(framework: Framework, method: Method, normalised: pd.DataFrame) -> pd.Series:
-    if method.weight.method == "equal":
-        return equal_weights(framework)
-    if method.weight.method == "pca":
-        return pca_weights(normalised, framework)
-    return framework_weights(framework)
-
-
 def _by_indicator(settings: pd.DataFrame, column: str) -> dict[str, str]:
     """Non-empty per-indicator values of one settings column."""
     if column not in settings.columns:
         return {}
     values = settings[column].dropna().astype("str")
     return {code: value for code, value in values.items() if value.strip()}
-
-
-def _by_node(framework: Framework) -> dict[str, str]:
-    """Per-node aggregation methods named in the framework table's optional `aggregate` column."""
-    if "aggregate" not in framework.table.columns:
-        return {}
-    table = framework.table[framework.table["level"] > 1].set_index("code")["aggregate"]
-    return {code: str(m) for code, m in table.dropna().items() if str(m).strip()}

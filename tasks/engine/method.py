@@ -2,7 +2,8 @@
 
 Read from YAML and checked against a schema, so an unknown key or a bad value is a clear
 error naming the key, not a silent default. Method names are looked up in registries
-(`tasks.engine.normalise.NORMALISERS`, `tasks.engine.aggregate.AGGREGATORS`), never evaluated.
+(`tasks.engine.normalise.NORMALISERS`, `tasks.engine.weight.WEIGHTERS`,
+`tasks.engine.aggregate.AGGREGATORS`, `tasks.engine.choices.REGISTRIES`), never evaluated.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.engine.aggregate import AGGREGATORS
+from tasks.engine.choices import REGISTRIES, Choice, checked_choices
+from tasks.engine.normalise import NORMALISERS
+from tasks.engine.weight import WEIGHTERS
 
 
 class _Strict(BaseModel):
@@ -70,7 +76,7 @@ class Normalise(_Strict):
 
 
 class Weight(_Strict):
-    method: Literal["framework", "equal", "pca"] = "framework"
+    method: str = "framework"  # a name of `WEIGHTERS`
 
 
 class Aggregate(_Strict):
@@ -83,7 +89,7 @@ class Aggregate(_Strict):
 
 
 class UncertainChoice(_Strict):
-    """One uncertain choice of the method (see `tasks.engine.sensitivity.Choice`)."""
+    """One uncertain choice of the method (see `tasks.engine.choices.Choice`)."""
 
     name: str
     kind: Literal["weight_noise", "alternatives"]
@@ -140,12 +146,14 @@ class Method(_Strict):
     @model_validator(mode="after")
     def _known_methods(self) -> Method:
         """Method names must exist in the registries: a typo is an error when the file is read."""
-        from tasks.engine.aggregate import AGGREGATORS
-        from tasks.engine.normalise import NORMALISERS
-
-        problems = []
-        if self.normalise.method not in NORMALISERS:
-            problems.append(f"normalise.method {self.normalise.method!r} is not one of {sorted(NORMALISERS)}")
+        problems = [
+            f"{key} {value!r} is not one of {sorted(registry)}"
+            for key, value, registry in (
+                ("normalise.method", self.normalise.method, NORMALISERS),
+                ("weight.method", self.weight.method, WEIGHTERS),
+            )
+            if value not in registry
+        ]
         named = {"aggregate.method": self.aggregate.method}
         named |= {f"aggregate.by_level.{k}": v for k, v in self.aggregate.by_level.items()}
         named |= {f"aggregate.by_node.{k}": v for k, v in self.aggregate.by_node.items()}
@@ -162,26 +170,19 @@ class Method(_Strict):
 
 def _uncertainty_problems(settings: Uncertainty) -> list[str]:
     """Choices that name no step, repeat one, or offer an alternative the step does not know."""
-    from tasks.engine.aggregate import AGGREGATORS
-    from tasks.engine.impute import IMPUTERS
-    from tasks.engine.normalise import NORMALISERS
-    from tasks.engine.sensitivity import Choice, _checked
-
-    known = {"normalise": NORMALISERS, "aggregate": AGGREGATORS, "impute": IMPUTERS,
-             "weight": {"framework", "equal", "pca"}}  # fmt: skip
     try:
         choices = [Choice(c.name, c.kind, c.noise, tuple(c.alternatives)) for c in settings.choices]
         if choices:
-            _checked(choices)
+            checked_choices(choices)
     except ValueError as exc:
         return [f"uncertainty.choices: {exc}"]
     return [
         f"uncertainty.choices.{i}: {choice.name} alternative {alternative!r} "
-        f"is not one of {sorted(known[choice.step])}"
+        f"is not one of {sorted(REGISTRIES[choice.step])}"
         for i, choice in enumerate(choices)
         if choice.kind == "alternatives"
         for alternative in choice.alternatives
-        if alternative not in known[choice.step]
+        if alternative not in REGISTRIES[choice.step]
     ]
 
 

@@ -2,10 +2,13 @@
 
 Every function returns a Series indexed by node code (all nodes, the root included with
 weight 1) whose values sum to 1 within each parent: the form `aggregate(weights=...)` and
-`effective_weights` take.
+`effective_weights` take. The method file's `weight.method` names one of `WEIGHTERS`, small
+functions of (normalised scores, framework) as the other steps' registries.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -13,37 +16,23 @@ import pandas as pd
 from tasks.engine.aggregate import a_amean
 from tasks.engine.framework import Framework
 
-
-def _within_parent(framework: Framework, weights: pd.Series) -> pd.Series:
-    """`weights` (indexed by code) divided by their sum within each parent."""
-    parent = framework.column("parent")
-    weights = weights.reindex(parent.index).astype("float64")
-    sums = weights.groupby(parent).transform("sum")
-    return (weights / sums).rename("weight")
+# (normalised scores: units x indicators, framework) -> weight of every node relative to its parent
+Weighter = Callable[[pd.DataFrame, Framework], pd.Series]
 
 
 def framework_weights(framework: Framework) -> pd.Series:
     """The framework's weights, renormalised to sum 1 within each parent."""
-    return _within_parent(framework, framework.column("weight"))
+    return framework.relative_weights().rename("weight")
 
 
 def equal_weights(framework: Framework) -> pd.Series:
     """1 / (number of siblings) for every node."""
-    return _within_parent(framework, pd.Series(1.0, index=framework.column("weight").index))
+    return framework.relative_weights(pd.Series(1.0, index=framework.column("weight").index)).rename("weight")
 
 
 def effective_weights(framework: Framework, weights: pd.Series | None = None) -> pd.Series:
-    """Each node's share of the index: the product of its relative weights up the tree, root 1.
-
-    `weights` (indexed by code; default the framework's) are renormalised within each parent first.
-    """
-    relative = _within_parent(framework, framework.column("weight") if weights is None else weights)
-    parent = framework.column("parent")
-    out = pd.Series(1.0, index=parent.index)
-    for level in sorted(framework.levels, reverse=True)[1:]:  # top down, below the root
-        codes = framework.nodes(level)
-        out[codes] = relative[codes].to_numpy() * out[parent[codes]].to_numpy()
-    return out.rename("effective_weight")
+    """Each node's share of the index (`Framework.effective_weights`, the one implementation)."""
+    return framework.effective_weights(weights)
 
 
 def first_component_weights(values: np.ndarray, min_cases: int | None = None) -> np.ndarray | None:
@@ -93,3 +82,21 @@ def pca_weights(normalised: pd.DataFrame, framework: Framework) -> pd.Series:
                 values = np.column_stack([scores[code] for code in codes])
                 scores[node] = a_amean(values, weights[codes].to_numpy())
     return weights
+
+
+def w_framework(normalised: pd.DataFrame, framework: Framework) -> pd.Series:
+    """The framework table's weights (`framework_weights`); the data plays no part."""
+    return framework_weights(framework)
+
+
+def w_equal(normalised: pd.DataFrame, framework: Framework) -> pd.Series:
+    """Equal weights among siblings (`equal_weights`); the data plays no part."""
+    return equal_weights(framework)
+
+
+def w_pca(normalised: pd.DataFrame, framework: Framework) -> pd.Series:
+    """Weights from the data's first principal components (`pca_weights`)."""
+    return pca_weights(normalised, framework)
+
+
+WEIGHTERS: dict[str, Weighter] = {"framework": w_framework, "equal": w_equal, "pca": w_pca}
