@@ -8,8 +8,7 @@ from tasks.edition.errors import MissingInputError
 from tasks.edition.read import Inputs
 from tasks.engine.analysis import analyse
 from tasks.engine.index import IndexStages, compute_index, wide_values
-from tasks.trade.figures import city_trade, trade_indicators
-from tasks.trade.ingest import city_year
+from tasks.trade.figures import city_trade, city_year, trade_indicators
 
 
 def derive_trade(inputs: Inputs) -> pd.DataFrame:

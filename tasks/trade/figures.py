@@ -113,3 +113,18 @@ def trade_indicators(city_trade_facts: pd.DataFrame, codes: list[str]) -> pd.Dat
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator, missing (not infinite) where the denominator is 0 or missing."""
     return numerator / denominator.where(denominator > 0)
+
+
+def city_year(aggregates: pd.DataFrame) -> pd.DataFrame:
+    """Exports, imports and partners traded with per city and year, from the file aggregates."""
+    flows = aggregates.pivot_table(
+        index=["year", "city_code"], columns="flow", values="value_cny", aggfunc="sum", fill_value=0.0
+    ).reindex(columns=["export", "import"], fill_value=0.0)
+    per_partner = aggregates.groupby(["year", "city_code", "partner"])["positive_rows"].sum()
+    partners = (per_partner > 0).groupby(level=["year", "city_code"]).sum().rename("partner_countries")
+    out = pd.DataFrame({"exports_cny": flows["export"], "imports_cny": flows["import"]}).join(
+        partners, how="left"
+    )
+    out = out.fillna({"partner_countries": 0}).astype({"partner_countries": "int64"}).reset_index()
+    out.columns.name = None
+    return out[["year", "city_code", "exports_cny", "imports_cny", "partner_countries"]]

@@ -53,6 +53,7 @@ from tasks.quality.validation import (
     validate,
 )
 from tasks.trade import stream
+from tasks.trade.figures import city_year
 from tasks.trade.file import (
     DATASET,
     FileIngest,
@@ -64,6 +65,7 @@ from tasks.trade.file import (
 )
 from tasks.trade.fx import fx_keys
 from tasks.trade.membership import member_keys
+from tasks.trade.store import current_store, published
 from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
 from tasks.warehouse.manifest import sha256
 from tasks.warehouse.publish import new_run_id, staged, switch
@@ -282,33 +284,6 @@ def pool_map(
     context = get_context("fork") if "fork" in get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
         return list(pool.map(work, jobs))
-
-
-def current_store(catalog: Catalog) -> Path | None:
-    link = catalog.trade_store
-    return link.resolve() if link.is_symlink() else None
-
-
-def published(catalog: Catalog) -> dict[str, Any] | None:
-    """The published store's manifest, or None."""
-    store = current_store(catalog)
-    path = store / "manifest.json" if store else None
-    return json.loads(path.read_text()) if path and path.is_file() else None
-
-
-def city_year(aggregates: pd.DataFrame) -> pd.DataFrame:
-    """Exports, imports and partners traded with per city and year, from the file aggregates."""
-    flows = aggregates.pivot_table(
-        index=["year", "city_code"], columns="flow", values="value_cny", aggfunc="sum", fill_value=0.0
-    ).reindex(columns=["export", "import"], fill_value=0.0)
-    per_partner = aggregates.groupby(["year", "city_code", "partner"])["positive_rows"].sum()
-    partners = (per_partner > 0).groupby(level=["year", "city_code"]).sum().rename("partner_countries")
-    out = pd.DataFrame({"exports_cny": flows["export"], "imports_cny": flows["import"]}).join(
-        partners, how="left"
-    )
-    out = out.fillna({"partner_countries": 0}).astype({"partner_countries": "int64"}).reset_index()
-    out.columns.name = None
-    return out[["year", "city_code", "exports_cny", "imports_cny", "partner_countries"]]
 
 
 # --- helpers -----------------------------------------------------------------------------

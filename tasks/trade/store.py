@@ -4,7 +4,7 @@ An edition never loads trade records: the city figures come from the per-file ag
 (city x partner x flow x month), the checks and quarantined rows from the per-file quality
 tables, and the edition's copy of the year's facts is streamed part by part into its folder.
 
-The view pins one store version (`tasks.trade.ingest.current_store`) and lists the files it needs from
+The view pins one store version (`current_store`) and lists the files it needs from
 that version's manifest, so an ingest that publishes a newer version meanwhile changes nothing
 for it (versions are pruned only when old enough, see `tasks.trade.ingest`).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,6 @@ import pyarrow.parquet as pq
 from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.validation import results_table
 from tasks.trade.file import combine
-from tasks.trade.ingest import current_store, published
 from tasks.warehouse.catalog import Catalog
 
 # The edition's trade_facts.parquet: the store's facts with their year, text as plain strings.
@@ -34,6 +34,19 @@ FACTS_SCHEMA = pa.schema(
      ("cny_per_unit", pa.float64()), ("value_cny", pa.float64()), ("source_file", pa.string()),
      ("source_line", pa.int64()), ("edition", pa.int64())]
 )  # fmt: skip
+
+
+def current_store(catalog: Catalog) -> Path | None:
+    """The store version published now (resolved once: a reader keeps it), or None."""
+    link = catalog.trade_store
+    return link.resolve() if link.is_symlink() else None
+
+
+def published(catalog: Catalog) -> dict[str, Any] | None:
+    """The published store's manifest, or None."""
+    store = current_store(catalog)
+    path = store / "manifest.json" if store else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
 
 
 @dataclass
