@@ -28,7 +28,8 @@ from tasks.engine.framework import Framework, FrameworkError
 from tasks.engine.method import MethodError
 from tasks.engine.results import top_mean, top_table
 from tasks.quality.load import LoadError
-from tasks.quality.validation import DataValidationError, raise_for_failures, results_table
+from tasks.quality.results import results_table
+from tasks.quality.validation import DataValidationError, raise_for_failures
 from tasks.trade.ingest import BlockedFilesError
 from tasks.trade.store import write_facts
 from tasks.warehouse import manifest as manifest_facts

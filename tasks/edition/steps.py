@@ -24,15 +24,9 @@ from tasks.engine.index import IndexStages, compute_index, wide_values
 from tasks.engine.method import Method, read_method
 from tasks.quality import data_docs, load
 from tasks.quality.quarantine import Triage, quarantine_table, raise_for_blocking, triage
-from tasks.quality.validation import (
-    MAX_EXAMPLES,
-    Failure,
-    SuiteOutcome,
-    load_suite,
-    merge_results,
-    results_table,
-    validate,
-)
+from tasks.quality.results import merge_results, results_table
+from tasks.quality.suites import load_suite
+from tasks.quality.validation import MAX_EXAMPLES, Failure, SuiteOutcome, validate
 from tasks.trade.figures import city_trade, trade_indicators
 from tasks.trade.file import DATASET as TRADE_DATASET
 from tasks.trade.fx import fx_keys
@@ -65,6 +59,7 @@ class Inputs:
     national_trade: pd.DataFrame
     trade: TradeView
     indicator_values: pd.DataFrame
+    suites: Path  # the GX suites' folder (Catalog.expectations)
     files: list[Path] = field(default_factory=list)
 
     @cached_property
@@ -141,6 +136,7 @@ def load_inputs(catalog: Catalog, edition: int, ingest: bool = True) -> Inputs:
         national_trade=read(catalog.national_trade, load.NATIONAL_TRADE),
         trade=view(catalog, trade_years(edition, method)),
         indicator_values=indicators[indicators["year"] <= edition].reset_index(drop=True),
+        suites=catalog.expectations,
         files=sorted(label),
     )
 
@@ -268,7 +264,10 @@ def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
         "fx_keys": fx_keys(inputs.fx_rates),
         "known_indicators": framework.by_origin("indicators"),
     }  # (the trade records' suite runs in the ingest, file by file)
-    return [validate(frame, dataset, parameters) for dataset, frame in _frames(inputs).items()]
+    return [
+        validate(frame, dataset, parameters, suites=inputs.suites)
+        for dataset, frame in _frames(inputs).items()
+    ]
 
 
 def _frames(inputs: Inputs) -> dict[str, pd.DataFrame]:
@@ -329,8 +328,8 @@ def check_derived(inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
     coverage["source_line"] = coverage["city_code"].map(lines["source_line"]).astype("int64")
     parameters = {"min_availability": inputs.method.screen.min_availability}
     return [
-        validate(reconciliation, "trade_reconciliation", parameters),
-        validate(coverage, "indicator_coverage", parameters),
+        validate(reconciliation, "trade_reconciliation", parameters, suites=inputs.suites),
+        validate(coverage, "indicator_coverage", parameters, suites=inputs.suites),
     ]
 
 
