@@ -17,7 +17,7 @@ from tasks.quality.validation import SuiteOutcome, validate
 from tasks.trade.fx import fx_keys
 from tasks.trade.membership import member_keys
 from tasks.warehouse.catalog import Catalog
-from tests.test_validation import DATASETS, PARAMETERS, clean_frame
+from tests.test_validation import DATASETS, PARAMETERS, SUITES, clean_frame
 
 KEY = ["period", "reporter_city", "partner", "flow", "hs2"]
 
@@ -111,8 +111,8 @@ def test_trade_records_with_every_kind_of_bad_row(sample, category: bool) -> Non
     trade, _, parameters = sample
     df = bad_trade(trade)
     df = as_category(df) if category else df
-    fast = validate_distinct(df, "trade_records", parameters)
-    assert_same(fast, validate(df, "trade_records", parameters))
+    fast = validate_distinct(df, "trade_records", parameters, suites=SUITES)
+    assert_same(fast, validate(df, "trade_records", parameters, suites=SUITES))
     assert not fast.success
     assert {(f.expectation.removeprefix("expect_"), f.column) for f in fast.failures} == FAILING
     assert sorted(set(fast.failed_rows["position"])) == BAD_ROWS
@@ -130,8 +130,8 @@ def test_indicator_values_with_bad_rows(sample, category: bool, max_share: float
     df.loc[21, "source"] = None  # a warning only
     df.loc[34, ["year", "city_code", "indicator"]] = df.loc[35, ["year", "city_code", "indicator"]].to_numpy()
     df = as_category(df) if category else df
-    fast = validate_distinct(df, "indicator_values", parameters, max_share=max_share)
-    assert_same(fast, validate(df, "indicator_values", parameters))
+    fast = validate_distinct(df, "indicator_values", parameters, max_share=max_share, suites=SUITES)
+    assert_same(fast, validate(df, "indicator_values", parameters, suites=SUITES))
     assert {f.severity for f in fast.failures} == {"critical", "warning"}
 
 
@@ -142,29 +142,37 @@ def test_clean_sample_passes(sample, category: bool) -> None:
     assert all(Distinct.of(trade[c], MAX_SHARE) is not None for c in text)  # all on distinct values
     for dataset, df in (("trade_records", trade), ("indicator_values", indicators)):
         df = as_category(df) if category else df
-        outcome = validate_distinct(df, dataset, parameters)
+        outcome = validate_distinct(df, dataset, parameters, suites=SUITES)
         assert outcome.success and outcome.failures == [] and outcome.failed_rows.empty
         assert outcome.gx_result.success and len(outcome.gx_result.results) == len(outcome.results)
-        assert_same(outcome, validate(df, dataset, parameters))
+        assert_same(outcome, validate(df, dataset, parameters, suites=SUITES))
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_every_suite_on_small_frames(dataset: str) -> None:
     """Every value-local check on distinct values (max_share=1), clean and with a cell blanked."""
     df = clean_frame(dataset)
-    assert_same(validate_distinct(df, dataset, PARAMETERS, max_share=1.0), validate(df, dataset, PARAMETERS))
+    assert_same(
+        validate_distinct(df, dataset, PARAMETERS, max_share=1.0, suites=SUITES),
+        validate(df, dataset, PARAMETERS, suites=SUITES),
+    )
     text = [c for c in df.columns if pd.api.types.is_string_dtype(df[c]) and c != "source_file"]
     df.loc[0, text[0]] = ""
     df = pd.concat([df, df.iloc[[1]]], ignore_index=True)  # a repeated row as well
-    assert_same(validate_distinct(df, dataset, PARAMETERS, max_share=1.0), validate(df, dataset, PARAMETERS))
+    assert_same(
+        validate_distinct(df, dataset, PARAMETERS, max_share=1.0, suites=SUITES),
+        validate(df, dataset, PARAMETERS, suites=SUITES),
+    )
 
 
 def test_missing_column_and_empty_frame() -> None:
     df = clean_frame("cities").drop(columns=["province"])
-    assert_same(validate_distinct(df, "cities", max_share=1.0), validate(df, "cities"))
+    assert_same(
+        validate_distinct(df, "cities", max_share=1.0, suites=SUITES), validate(df, "cities", suites=SUITES)
+    )
     empty = clean_frame("trade_records").iloc[:0]
-    outcome = validate_distinct(empty, "trade_records", PARAMETERS)
-    assert_same(outcome, validate(empty, "trade_records", PARAMETERS))
+    outcome = validate_distinct(empty, "trade_records", PARAMETERS, suites=SUITES)
+    assert_same(outcome, validate(empty, "trade_records", PARAMETERS, suites=SUITES))
     assert outcome.success and outcome.rows == 0
 
 
@@ -187,8 +195,8 @@ def test_a_check_gx_cannot_run_on_distinct_values_runs_on_rows(tmp_path: Path) -
     }
     (tmp_path / "toy.json").write_text(json.dumps(suite))
     df = pd.DataFrame({"code": ["a", "b", "a"], "source_file": "toy.csv", "source_line": [2, 3, 4]})
-    fast = validate_distinct(df, "toy", directory=tmp_path, max_share=1.0)
-    assert_same(fast, validate(df, "toy", directory=tmp_path))
+    fast = validate_distinct(df, "toy", max_share=1.0, suites=tmp_path)
+    assert_same(fast, validate(df, "toy", suites=tmp_path))
     assert "an error" in fast.failures[0].describe()
 
 
@@ -234,6 +242,6 @@ def trade_frames(draw: st.DrawFn) -> pd.DataFrame:
 @given(df=trade_frames())
 def test_random_frames_fail_the_same_rows(df: pd.DataFrame) -> None:
     assert_same(
-        validate_distinct(df, "trade_records", PARAMETERS, max_share=1.0),
-        validate(df, "trade_records", PARAMETERS),
+        validate_distinct(df, "trade_records", PARAMETERS, max_share=1.0, suites=SUITES),
+        validate(df, "trade_records", PARAMETERS, suites=SUITES),
     )

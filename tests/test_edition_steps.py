@@ -97,7 +97,7 @@ def test_cross_checks_warn_when_cities_outtrade_the_country_or_lack_values(input
     facts = scoring.derive_trade(inputs)
     values = scoring.indicator_table(inputs, facts)
     values = values[~((values["city_code"] == "LHW") & (values["origin"] == "indicators"))]
-    reconciliation, coverage = checks.check_derived(inputs, values)
+    reconciliation, coverage = checks.check_derived(Catalog(), inputs, values)
 
     assert reconciliation.success and coverage.success  # warnings do not stop the edition
     (failure,) = reconciliation.failures

@@ -10,6 +10,7 @@ import pytest
 
 from tasks.quality.quarantine import QUARANTINE_COLUMNS, Triage, quarantine_table, raise_for_blocking, triage
 from tasks.quality.validation import FAILED_ROW_COLUMNS, DataValidationError, validate
+from tasks.warehouse.catalog import Catalog
 
 FILE_A = "raw/trade/2018/2018-03.csv"
 FILE_B = "raw/trade/2018/2018-04.csv"
@@ -23,6 +24,7 @@ PARAMETERS = {
     "known_indicators": ["fdi"],
 }
 KEY = ["period", "reporter_city", "partner", "flow", "hs2"]
+SUITES = Catalog().expectations
 
 
 def trade_file(file: str, period: str, rows: int = ROWS_PER_FILE) -> pd.DataFrame:
@@ -61,7 +63,7 @@ def at(df: pd.DataFrame, file: str, line: int) -> object:
 
 def run(df: pd.DataFrame, max_share: float = MAX_SHARE) -> Triage:
     before = df.copy()
-    result = triage(df, validate(df, "trade_records", PARAMETERS), max_share)
+    result = triage(df, validate(df, "trade_records", PARAMETERS, suites=SUITES), max_share)
     pd.testing.assert_frame_equal(df, before)  # the input frame is never modified
     return result
 
@@ -70,7 +72,7 @@ def test_one_bad_row_under_the_threshold_is_quarantined() -> None:
     df = two_files()
     bad = at(df, FILE_A, 101)
     df.loc[bad, "value"] = -5.0  # 1 of 2,000 rows: 0.05 % <= 0.1 %
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     assert not outcome.success  # the check failed; the quarantine decides what it means
     assert list(outcome.failed_rows.columns) == list(FAILED_ROW_COLUMNS)
     assert outcome.failed_rows[["position", "column", "value"]].values.tolist() == [[99, "value", -5.0]]
@@ -101,7 +103,7 @@ def test_one_bad_row_under_the_threshold_is_quarantined() -> None:
 
 def test_clean_frame_passes_untouched() -> None:
     df = two_files()
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     assert outcome.success and outcome.failed_rows.empty
     assert list(outcome.failed_rows.columns) == list(FAILED_ROW_COLUMNS)
     result = triage(df, outcome, MAX_SHARE)
@@ -184,7 +186,7 @@ def test_warning_only_failure_quarantines_nothing() -> None:
     ]
     df = pd.DataFrame(rows).assign(source_file="raw/indicators/2018.csv")
     df.loc[2, "source"] = ""  # 'source' not null is a warning; an empty cell counts as missing
-    outcome = validate(df, "indicator_values", PARAMETERS)
+    outcome = validate(df, "indicator_values", PARAMETERS, suites=SUITES)
     assert outcome.success
     assert outcome.failed_rows[["position", "severity"]].values.tolist() == [[2, "warning"]]
     result = triage(df, outcome, MAX_SHARE)
@@ -231,7 +233,7 @@ def test_quarantine_table_is_parquet_ready(tmp_path: Path) -> None:
     df.loc[at(df, FILE_B, 3), "hs2"] = "98"
     df.loc[at(df, FILE_B, 4), "reporter_city"] = None  # text, a number and a missing value
     table = quarantine_table(
-        [run(df), triage(df.head(0), validate(df.head(0), "trade_records", PARAMETERS), 0.1)]
+        [run(df), triage(df.head(0), validate(df.head(0), "trade_records", PARAMETERS, suites=SUITES), 0.1)]
     )
     assert list(table.columns) == list(QUARANTINE_COLUMNS)
     assert table[["file", "line", "value"]].fillna({"value": "<missing>"}).values.tolist() == [

@@ -9,17 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.quality.validation import (
-    EXPECTATIONS_DIR,
-    RESULT_COLUMNS,
-    DataValidationError,
-    Failure,
-    SuiteOutcome,
-    load_suite,
-    raise_for_failures,
-    results_table,
-    validate,
-)
+from tasks.quality.results import RESULT_COLUMNS, results_table
+from tasks.quality.suites import load_suite
+from tasks.quality.validation import DataValidationError, Failure, SuiteOutcome, raise_for_failures, validate
+from tasks.warehouse.catalog import Catalog
+
+SUITES = Catalog().expectations
 
 TRADE_FILE = "raw/trade/2018/2018-03.csv"
 DATASETS = (
@@ -121,26 +116,26 @@ def only_failure(outcome: SuiteOutcome, expectation: str, column: str | None) ->
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_clean_frame_passes(dataset: str) -> None:
     df = clean_frame(dataset)
-    outcome = validate(df, dataset, PARAMETERS)
+    outcome = validate(df, dataset, PARAMETERS, suites=SUITES)
     assert outcome.success, [f.describe() for f in outcome.failures]
     assert outcome.failures == []
     assert outcome.rows == len(df)
-    assert len(outcome.results) == len(load_suite(dataset)["expectations"])
+    assert len(outcome.results) == len(load_suite(dataset, SUITES)["expectations"])
     assert all(r["success"] for r in outcome.results)
 
 
 def test_every_suite_is_well_formed() -> None:
-    names = sorted(p.stem for p in EXPECTATIONS_DIR.glob("*.json"))
+    names = sorted(p.stem for p in SUITES.glob("*.json"))
     assert set(DATASETS) <= set(names)  # plus the cross-dataset suites on derived frames
     for dataset in DATASETS:
-        kinds = [e["type"] for e in load_suite(dataset)["expectations"]]
+        kinds = [e["type"] for e in load_suite(dataset, SUITES)["expectations"]]
         assert "expect_table_columns_to_match_set" in kinds
 
 
 def test_negative_trade_value_names_file_line_and_column() -> None:
     df = trade_frame()
     df.loc[2, "value"] = -5.0  # third data row: line 4
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     assert not outcome.success
     failure = only_failure(outcome, "expect_column_values_to_be_between", "value")
     assert failure.severity == "critical"
@@ -156,7 +151,7 @@ def test_negative_trade_value_names_file_line_and_column() -> None:
 def test_partner_not_a_member_that_year_fails_with_that_row() -> None:
     df = trade_frame()
     df.loc[1, ["partner", "member_key"]] = ["GRC", "2018:GRC"]  # line 3
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     assert not outcome.success
     failure = only_failure(outcome, "expect_column_values_to_be_in_set", "partner")
     assert failure.examples == [(TRADE_FILE, 3, "2018:GRC")]
@@ -168,7 +163,7 @@ def test_partner_not_a_member_that_year_fails_with_that_row() -> None:
 def test_duplicate_key_lists_both_lines() -> None:
     df = trade_frame()
     df.loc[1, "hs2"] = "84"  # line 3 now repeats line 2's key
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     failure = only_failure(
         outcome, "expect_compound_columns_to_be_unique", "period, reporter_city, partner, flow, hs2"
     )
@@ -193,7 +188,7 @@ def test_duplicate_key_lists_both_lines() -> None:
 def test_one_bad_cell_fails_one_check(column: str, bad: object, expectation: str) -> None:
     df = trade_frame()
     df.loc[0, column] = bad  # derived keys left alone: only the corrupted column should fail
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     assert [(f.expectation, f.column) for f in outcome.failures] == [(expectation, column)]
     assert outcome.failures[0].examples[0][:2] == (TRADE_FILE, 2)
 
@@ -201,7 +196,7 @@ def test_one_bad_cell_fails_one_check(column: str, bad: object, expectation: str
 def test_missing_fx_rate_fails() -> None:
     df = trade_frame()
     df.loc[3, ["currency", "fx_key"]] = ["HUF", "2018:HUF"]  # line 5
-    outcome = validate(df, "trade_records", PARAMETERS)
+    outcome = validate(df, "trade_records", PARAMETERS, suites=SUITES)
     failure = only_failure(outcome, "expect_column_values_to_be_in_set", "currency")
     assert failure.examples == [(TRADE_FILE, 5, "2018:HUF")]
     assert not outcome.success
@@ -213,7 +208,7 @@ def test_missing_fx_rate_fails() -> None:
 def test_unknown_city_fails(dataset: str, column: str) -> None:
     df = clean_frame(dataset)
     df.loc[0, column] = "XYZ"
-    outcome = validate(df, dataset, PARAMETERS)
+    outcome = validate(df, dataset, PARAMETERS, suites=SUITES)
     assert not outcome.success
     failure = only_failure(outcome, "expect_column_values_to_be_in_set", column)
     assert failure.examples == [(df.loc[0, "source_file"], 2, "XYZ")]
@@ -237,7 +232,9 @@ def test_examples_come_from_source_columns_sorted_and_capped() -> None:
     # Loader order and index must not matter: reverse the rows, give them an odd index.
     df = df.iloc[::-1].set_axis(range(100, 108))
     failure = only_failure(
-        validate(df, "trade_records", PARAMETERS), "expect_column_values_to_be_between", "value"
+        validate(df, "trade_records", PARAMETERS, suites=SUITES),
+        "expect_column_values_to_be_between",
+        "value",
     )
     assert failure.unexpected_count == 8
     assert failure.examples == [(TRADE_FILE, line, -float(line - 1)) for line in range(2, 7)]
@@ -247,7 +244,7 @@ def test_examples_come_from_source_columns_sorted_and_capped() -> None:
 def test_warning_failure_does_not_fail_the_outcome() -> None:
     df = clean_frame("cities")
     df.loc[1, "name_zh"] = None
-    outcome = validate(df, "cities", PARAMETERS)
+    outcome = validate(df, "cities", PARAMETERS, suites=SUITES)
     assert outcome.success
     failure = only_failure(outcome, "expect_column_values_to_not_be_null", "name_zh")
     assert failure.severity == "warning"
@@ -259,7 +256,7 @@ def test_warning_failure_does_not_fail_the_outcome() -> None:
 def test_empty_string_counts_as_missing() -> None:
     df = clean_frame("cities")
     df.loc[0, "name_en"] = ""  # the loaders keep an empty CSV cell as ""
-    outcome = validate(df, "cities")
+    outcome = validate(df, "cities", suites=SUITES)
     assert not outcome.success
     failure = only_failure(outcome, "expect_column_values_to_not_be_null", "name_en")
     assert failure.examples == [("raw/reference/cities.csv", 2, None)]
@@ -279,7 +276,7 @@ def test_suite_from_another_directory_and_severity_check(tmp_path: Path) -> None
     }
     (tmp_path / "toy.json").write_text(json.dumps(suite))
     df = located([{"x": 1.0}, {"x": 0.0}], "toy.csv")
-    outcome = validate(df, "toy", directory=tmp_path)
+    outcome = validate(df, "toy", suites=tmp_path)
     assert outcome.success
     assert [(f.severity, f.examples, f.expected) for f in outcome.failures] == [
         ("warning", [("toy.csv", 3, 0.0)], "a value > 0")
@@ -288,19 +285,19 @@ def test_suite_from_another_directory_and_severity_check(tmp_path: Path) -> None
     suite["expectations"][0]["meta"]["severity"] = "fatal"
     (tmp_path / "toy.json").write_text(json.dumps(suite))
     with pytest.raises(ValueError, match="severity 'fatal'"):
-        validate(df, "toy", directory=tmp_path)
+        validate(df, "toy", suites=tmp_path)
 
 
 def test_missing_parameter_is_a_caller_error() -> None:
     with pytest.raises(ValueError, match="member_keys"):
-        validate(trade_frame(), "trade_records", {"known_cities": ["BJS"], "fx_keys": []})
+        validate(trade_frame(), "trade_records", {"known_cities": ["BJS"], "fx_keys": []}, suites=SUITES)
 
 
 def test_framework_origin_only_checked_for_indicators() -> None:
     df = clean_frame("framework")
     df.loc[3, "origin"] = "survey"  # level-1 row, line 5
     df.loc[1, "weight"] = 0.0  # strict > 0, line 3
-    outcome = validate(df, "framework")
+    outcome = validate(df, "framework", suites=SUITES)
     origin = only_failure(outcome, "expect_column_values_to_be_in_set", "origin")
     assert origin.examples == [("config/framework.csv", 5, "survey")]
     assert origin.expected == "one of {indicators, trade} (where level == 1)"
@@ -312,11 +309,11 @@ def test_framework_origin_only_checked_for_indicators() -> None:
 def test_missing_column_and_bad_dates_are_reported() -> None:
     df = clean_frame("ceec_members")
     df.loc[1, "left"] = pd.Timestamp("2018-01-01")  # left Greece before it joined
-    outcome = validate(df, "ceec_members")
+    outcome = validate(df, "ceec_members", suites=SUITES)
     pair = only_failure(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "left, joined")
     assert pair.examples == [("raw/reference/ceec_members.csv", 3, ("2018-01-01", "2019-04-12"))]
 
-    outcome = validate(clean_frame("cities").drop(columns=["province"]), "cities")
+    outcome = validate(clean_frame("cities").drop(columns=["province"]), "cities", suites=SUITES)
     columns = only_failure(outcome, "expect_table_columns_to_match_set", None)
     assert columns.describe().startswith("cities: expected columns {")
     assert columns.describe().endswith("found missing column(s) province")
@@ -331,9 +328,9 @@ def test_raise_for_failures_collects_every_critical_failure() -> None:
     bad_fx = clean_frame("fx_rates")
     bad_fx.loc[0, "cny_per_unit"] = 0.0
     outcomes = [
-        validate(bad_trade, "trade_records", PARAMETERS),
-        validate(bad_fx, "fx_rates"),
-        validate(clean_frame("cities"), "cities"),
+        validate(bad_trade, "trade_records", PARAMETERS, suites=SUITES),
+        validate(bad_fx, "fx_rates", suites=SUITES),
+        validate(clean_frame("cities"), "cities", suites=SUITES),
     ]
     with pytest.raises(DataValidationError) as caught:
         raise_for_failures(outcomes)
@@ -351,11 +348,11 @@ def test_results_table_has_one_row_per_expectation(tmp_path: Path) -> None:
     bad = trade_frame()
     bad.loc[0, "value"] = -1.0
     outcomes = [
-        validate(bad, "trade_records", PARAMETERS),
-        validate(clean_frame("cities"), "cities"),
+        validate(bad, "trade_records", PARAMETERS, suites=SUITES),
+        validate(clean_frame("cities"), "cities", suites=SUITES),
     ]
     table = results_table(outcomes)
-    expected_rows = sum(len(load_suite(d)["expectations"]) for d in ("trade_records", "cities"))
+    expected_rows = sum(len(load_suite(d, SUITES)["expectations"]) for d in ("trade_records", "cities"))
     assert len(table) == expected_rows
     assert list(table.columns) == list(RESULT_COLUMNS)
     assert table["success"].dtype == bool and table["unexpected_count"].dtype == "int64"

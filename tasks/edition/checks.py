@@ -21,16 +21,9 @@ from tasks.engine.index import wide_values
 from tasks.parquet import write_parquet
 from tasks.quality import data_docs
 from tasks.quality.quarantine import Triage, quarantine_table, raise_for_blocking, triage
-from tasks.quality.validation import (
-    MAX_EXAMPLES,
-    Failure,
-    SuiteOutcome,
-    load_suite,
-    merge_results,
-    raise_for_failures,
-    results_table,
-    validate,
-)
+from tasks.quality.results import merge_results, results_table
+from tasks.quality.suites import load_suite
+from tasks.quality.validation import MAX_EXAMPLES, Failure, SuiteOutcome, raise_for_failures, validate
 from tasks.trade.file import DATASET as TRADE_DATASET
 from tasks.trade.fx import fx_keys
 from tasks.trade.membership import member_keys
@@ -62,9 +55,9 @@ class Checked:
         return int(sum(t.removed for t in self.triages))
 
 
-def validate_inputs(inputs: Inputs) -> Checked:
+def validate_inputs(catalog: Catalog, inputs: Inputs) -> Checked:
     """Run every input's GX suite and triage the rows: quarantine a few, block on more."""
-    outcomes = run_suites(inputs)
+    outcomes = run_suites(catalog, inputs)
     share = inputs.method.quality.quarantine_max_share
     frames = _frames(inputs)
     triages = [triage(frames[o.dataset], o, share if o.dataset in ROW_DATASETS else 0.0) for o in outcomes]
@@ -73,7 +66,7 @@ def validate_inputs(inputs: Inputs) -> Checked:
     return Checked(dataclasses.replace(inputs, **clean), [*outcomes, trade_outcome], [*triages, trade_triage])
 
 
-def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
+def run_suites(catalog: Catalog, inputs: Inputs) -> list[SuiteOutcome]:
     """Every input's GX suite, outcomes only: nothing raises for bad data."""
     framework = inputs.framework
     parameters = {
@@ -82,7 +75,8 @@ def run_suites(inputs: Inputs) -> list[SuiteOutcome]:
         "fx_keys": fx_keys(inputs.fx_rates),
         "known_indicators": framework.by_origin("indicators"),
     }  # (the trade records' suite runs in the ingest, file by file)
-    return [validate(frame, dataset, parameters) for dataset, frame in _frames(inputs).items()]
+    suites = catalog.expectations
+    return [validate(frame, dataset, parameters, suites=suites) for dataset, frame in _frames(inputs).items()]
 
 
 def trade_checks(trade: TradeView) -> tuple[SuiteOutcome, Triage]:
@@ -186,7 +180,7 @@ def write_report(
     return paths
 
 
-def check_derived(inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
+def check_derived(catalog: Catalog, inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
     """Cross-dataset checks that need derived figures; their failures are warnings.
 
     Reconciliation: the cities' trade, summed from the records, against the national total of
@@ -215,8 +209,8 @@ def check_derived(inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
     coverage["source_line"] = coverage["city_code"].map(lines["source_line"]).astype("int64")
     parameters = {"min_availability": inputs.method.screen.min_availability}
     outcomes = [
-        validate(reconciliation, "trade_reconciliation", parameters),
-        validate(coverage, "indicator_coverage", parameters),
+        validate(reconciliation, "trade_reconciliation", parameters, suites=catalog.expectations),
+        validate(coverage, "indicator_coverage", parameters, suites=catalog.expectations),
     ]
     raise_for_failures(outcomes)
     return outcomes

@@ -15,7 +15,8 @@ from tasks.edition.read import Inputs
 from tasks.engine.compare import changes
 from tasks.engine.index import IndexStages
 from tasks.engine.results import top_mean, top_table
-from tasks.quality.validation import SuiteOutcome, results_table
+from tasks.quality.results import results_table
+from tasks.quality.validation import SuiteOutcome
 from tasks.trade.store import write_facts
 from tasks.warehouse import manifest as manifest_facts
 from tasks.warehouse.catalog import Catalog

@@ -29,18 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tasks.quality.validation import (
-    EXPECTATIONS_DIR,
-    SuiteOutcome,
-    _columns,
-    _exception_message,
-    _failing_positions,
-    _is_map_expectation,
-    _light,
-    _outcome,
-    _prepare,
-    _run_on,
-)
+from tasks.quality.runner import error_message, failing_positions, run_suite, without_row_lists
+from tasks.quality.suites import expectation_columns, is_map_expectation
+from tasks.quality.validation import SuiteOutcome, prepare, suite_outcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -129,27 +120,28 @@ def validate_distinct(
     df: pd.DataFrame,
     dataset: str,
     parameters: Mapping[str, Any] | None = None,
-    directory: Path = EXPECTATIONS_DIR,
     max_share: float = MAX_SHARE,
+    *,
+    suites: Path,
 ) -> SuiteOutcome:
-    """`validate(df, dataset, parameters, directory)`, running value-local checks on distinct values.
+    """`validate(df, dataset, parameters, suites=suites)`, running value-local checks on distinct values.
 
     ``gx_result`` is one GX suite result with every expectation, in suite order: GX's result
     on the rows, or on the distinct values with its counts restated in rows (so they are
     `validate`'s); its meta is the row run's (the distinct run's if nothing ran on rows).
     """
-    expectations, values, frame = _prepare(df, dataset, parameters, directory)
+    expectations, values, frame = prepare(df, dataset, suites, parameters)
     local = {i: c for i, exp in enumerate(expectations) if (c := _value_local_column(exp, frame))}
     distinct = {c: d for c in dict.fromkeys(local.values()) if (d := Distinct.of(frame[c], max_share))}
     on_values = [i for i, e in enumerate(expectations) if e["type"] in SCHEMA or local.get(i) in distinct]
-    found = _run_on(_distinct_frame(frame, distinct), dataset, expectations, on_values, values, False)
+    found = run_suite(_distinct_frame(frame, distinct), dataset, expectations, on_values, values, False)
 
     located: dict[int, ExpectationValidationResult] = {}
     positions: dict[int, np.ndarray] = {}
     for i in on_values:
-        result, column = found[i], distinct.get(local.get(i))
-        failing = _failing_positions(result)
-        if _exception_message(result) or (column is not None and failing is None and not result.success):
+        result, column = found.results[i], distinct.get(local.get(i))
+        failing = failing_positions(result)
+        if error_message(result) or (column is not None and failing is None and not result.success):
             continue  # run again on the rows, so that GX reports on the real frame
         if column is not None:
             rows = column.rows(failing) if failing is not None else np.empty(0, dtype=np.int64)
@@ -160,13 +152,13 @@ def validate_distinct(
 
     on_rows = [i for i in range(len(expectations)) if i not in located]
     slim = _row_frame(frame, [expectations[i] for i in on_rows], distinct)
-    ran = _run_on(slim, dataset, expectations, on_rows, values, False)
+    ran = run_suite(slim, dataset, expectations, on_rows, values, False)
     for i in on_rows:
-        located[i] = ran[i]
-        if (failing := _failing_positions(ran[i])) is not None:
+        located[i] = ran.results[i]
+        if (failing := failing_positions(ran.results[i])) is not None:
             positions[i] = failing
-    gx_result = _merged(located, ran.get("suite") or found["suite"])
-    return _outcome(dataset, frame, expectations, located, positions, gx_result)
+    gx_result = _merged(located, ran.suite if ran.suite is not None else found.suite)
+    return suite_outcome(dataset, frame, expectations, located, positions, gx_result)
 
 
 def _value_local_column(exp: Mapping[str, Any], frame: pd.DataFrame) -> str | None:
@@ -198,10 +190,11 @@ def _row_frame(
 ) -> pd.DataFrame:
     """``frame`` with only the columns ``expectations`` read (all for table-level ones and row
     conditions); a compound key's text columns that nothing else reads as categoricals."""
-    if any(not _is_map_expectation(e["type"]) or e["kwargs"].get("row_condition") for e in expectations):
+    if any(not is_map_expectation(e["type"]) or e["kwargs"].get("row_condition") for e in expectations):
         return frame
-    keys = {c for e in expectations if e["type"] == _COMPOUND_UNIQUE for c in _columns(e["kwargs"])}
-    read = {c for e in expectations if e["type"] != _COMPOUND_UNIQUE for c in _columns(e["kwargs"])}
+    reads = [(e["type"], expectation_columns(e["kwargs"])) for e in expectations]
+    keys = {c for kind, names in reads if kind == _COMPOUND_UNIQUE for c in names}
+    read = {c for kind, names in reads if kind != _COMPOUND_UNIQUE for c in names}
     # The same values and missing values, so the same duplicates; cheaper to hash and compare.
     text = {c for c in keys - read if c in distinct and not isinstance(frame[c].dtype, pd.CategoricalDtype)}
     columns = {
@@ -238,7 +231,7 @@ def _merged(located: Mapping[int, ExpectationValidationResult], suite: Any) -> A
 
     results = [located[i] for i in sorted(located)]
     statistics = calc_validation_statistics(results)._asdict()
-    return _light(
+    return without_row_lists(
         ExpectationSuiteValidationResult(
             success=statistics.pop("success"),
             results=results,

@@ -35,13 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tasks.quality.validation import (
-    MAX_EXAMPLES,
-    DataValidationError,
-    Failure,
-    SuiteOutcome,
-    _plain,
-)
+from tasks.quality.validation import MAX_EXAMPLES, DataValidationError, Failure, SuiteOutcome
+from tasks.quality.values import plain
 
 QUARANTINE_COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -219,15 +214,15 @@ def _file_failures(
 
 def _plain_value(value: object) -> object:
     if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    return _plain(value)
+        return tuple(plain(v) for v in value)
+    return plain(value)
 
 
 def _text(value: object) -> str | None:
     """A cell as text: None when missing, ISO dates, a tuple's parts joined by ', '."""
     if isinstance(value, tuple):
         return ", ".join("" if (t := _text(v)) is None else t for v in value)
-    value = _plain(value)
+    value = plain(value)
     return None if value is None else str(value)
 
 

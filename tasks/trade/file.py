@@ -35,8 +35,9 @@ import pyarrow.parquet as pq
 from tasks.quality import load
 from tasks.quality.distinct import validate_distinct
 from tasks.quality.quarantine import over_share_note, stack_quarantined, triage
-from tasks.quality.validation import Failure, SuiteOutcome, load_suite, merge_results, results_table
-from tasks.quality.validation import _expected_text as expected_text
+from tasks.quality.results import merge_results, results_table
+from tasks.quality.suites import expected_text, load_suite
+from tasks.quality.validation import Failure, SuiteOutcome
 from tasks.trade import stream
 from tasks.trade.ledger import KeyLedger
 
@@ -61,6 +62,7 @@ class References:
     rates: dict[str, float]  # "year:CUR" -> CNY per unit, CNY included
     max_share: float  # quality.quarantine_max_share
     fingerprint: str  # changes when anything that decides the output changes
+    suites: Path  # the GX suites' folder (Catalog.expectations)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def ingest_file(
     started = time.perf_counter()
     use_system_allocator()
     out = FileIngest(job.key, job.label, job.checksum)
-    unique = _unique_key(load_suite(DATASET))
+    unique = _unique_key(load_suite(DATASET, references.suites))
     ledger = KeyLedger(list(unique["kwargs"]["column_list"]) if unique else [])
     outcomes: list[SuiteOutcome] = []
     running = _empty_aggregates()  # the file's sums so far
@@ -119,7 +121,7 @@ def ingest_file(
             out.rows_in += len(batch)
             last = batch.attrs[stream.LAST]
             batch = with_keys(batch)
-            outcome = validate_distinct(batch, DATASET, references.parameters)
+            outcome = validate_distinct(batch, DATASET, references.parameters, suites=references.suites)
             outcomes.append(outcome)
             checked = triage(batch, outcome, 1.0)  # the file's share is decided at its end
             del batch  # the clean rows are a copy when rows were set aside: one copy at a time

@@ -44,14 +44,8 @@ from tasks.engine.method import read_method
 from tasks.parquet import write_parquet
 from tasks.quality import load
 from tasks.quality.quarantine import stack_quarantined
-from tasks.quality.validation import (
-    EXPECTATIONS_DIR,
-    DataValidationError,
-    Failure,
-    raise_for_failures,
-    results_table,
-    validate,
-)
+from tasks.quality.results import results_table
+from tasks.quality.validation import DataValidationError, Failure, raise_for_failures, validate
 from tasks.trade import stream
 from tasks.trade.figures import city_year
 from tasks.trade.file import (
@@ -162,7 +156,9 @@ def read_references(catalog: Catalog, years: Iterable[int], max_share: float) ->
         name: load.read_csv(path, contracts[name], catalog.relative(path)) for name, path in paths.items()
     }
     try:
-        raise_for_failures(validate(frame, name) for name, frame in frames.items())
+        raise_for_failures(
+            validate(frame, name, suites=catalog.expectations) for name, frame in frames.items()
+        )
     except DataValidationError as error:
         raise InvalidReferencesError(error.failures) from None
     fx = frames["fx_rates"]
@@ -177,10 +173,10 @@ def read_references(catalog: Catalog, years: Iterable[int], max_share: float) ->
         "fx_keys": fx_keys(fx),
     }
     digest = hashlib.sha256()
-    for part in (INGEST_VERSION, repr(max_share), (EXPECTATIONS_DIR / f"{DATASET}.json").read_text(),
+    for part in (INGEST_VERSION, repr(max_share), (catalog.expectations / f"{DATASET}.json").read_text(),
                  *(sha256(p) for p in paths.values())):  # fmt: skip
         digest.update(part.encode())
-    return References(parameters, rates, max_share, digest.hexdigest())
+    return References(parameters, rates, max_share, digest.hexdigest(), catalog.expectations)
 
 
 def update_store(

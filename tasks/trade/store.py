@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.quality.quarantine import stack_quarantined
-from tasks.quality.validation import results_table
+from tasks.quality.results import results_table
 from tasks.trade.file import combine
 from tasks.warehouse.catalog import Catalog
 
