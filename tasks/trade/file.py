@@ -39,6 +39,7 @@ from tasks.quality.results import merge_results, results_table
 from tasks.quality.suites import expected_text, load_suite
 from tasks.quality.validation import Failure, SuiteOutcome
 from tasks.trade import stream
+from tasks.trade.aggregates import aggregate, combine, empty_aggregates, period_part
 from tasks.trade.ledger import KeyLedger
 
 DATASET = "trade_records"
@@ -51,7 +52,6 @@ FACT_SCHEMA = pa.schema(
 )  # fmt: skip
 _TEXT_COLUMNS = [f.name for f in FACT_SCHEMA if f.type == _TEXT]
 # One row per year, month, city, partner and flow of a file: enough for every trade figure.
-AGGREGATE_COLUMNS = ("year", "month", "city_code", "partner", "flow", "value_cny", "rows", "positive_rows")
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class FileIngest:
     rows_clean: int = 0
     rows_quarantined: int = 0
     parts: list[str] = field(default_factory=list)
-    aggregates: pd.DataFrame = field(default_factory=lambda: _empty_aggregates())
+    aggregates: pd.DataFrame = field(default_factory=lambda: empty_aggregates())
     results: pd.DataFrame = field(default_factory=lambda: results_table([]))
     quarantine: pd.DataFrame = field(default_factory=lambda: stack_quarantined([]))
     blocking: list[Failure] = field(default_factory=list)
@@ -112,7 +112,7 @@ def ingest_file(
     unique = _unique_key(load_suite(DATASET, references.suites))
     ledger = KeyLedger(list(unique["kwargs"]["column_list"]) if unique else [])
     outcomes: list[SuiteOutcome] = []
-    running = _empty_aggregates()  # the file's sums so far
+    running = empty_aggregates()  # the file's sums so far
     quarantined: list[pd.DataFrame] = []
     try:
         for number, batch in enumerate(
@@ -166,7 +166,7 @@ def ingest_file(
 def with_keys(batch: pd.DataFrame) -> pd.DataFrame:
     """Add `year`, and the `member_key`/`fx_key` ("year:code") the suite checks partners and
     currencies with; built on the distinct values, so they stay categorical."""
-    batch = batch.assign(year=_period_part(batch["period"], slice(0, 4)))
+    batch = batch.assign(year=period_part(batch["period"], slice(0, 4)))
     batch["member_key"] = _joined(batch["year"], batch["partner"])
     batch["fx_key"] = _joined(batch["year"], batch["currency"])
     return batch
@@ -186,7 +186,7 @@ def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
 def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> list[str]:
     """One Parquet part per (year, month) of the batch; returns their paths in `version`."""
     parts = []
-    partition = facts["year"].to_numpy() * 100 + _period_part(facts["period"], slice(5, 7))
+    partition = facts["year"].to_numpy() * 100 + period_part(facts["period"], slice(5, 7))
     for value in np.unique(partition):
         rows = facts if (partition == value).all() else facts[partition == value]
         relative = f"facts/year={value // 100}/month={value % 100:02d}/{_file_id(key)}-{number:04d}.parquet"
@@ -195,71 +195,6 @@ def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> li
         _write_facts(rows, target)
         parts.append(relative)
     return parts
-
-
-def aggregate(facts: pd.DataFrame) -> pd.DataFrame:
-    """Sum per year, month, city, partner and flow (unsorted: `combine` sorts); rows with a
-    positive value are counted so that partner counts ("partners traded with") can be rebuilt
-    exactly from the sums.
-
-    Grouped on one integer per row, made of the text columns' category codes, and summed with
-    `np.bincount`: a pandas groupby on the five keys took ~100 bytes a row at a worker's peak,
-    this takes ~50. A period stands for its year and month."""
-    names = {"reporter_city": "city_code", "partner": "partner", "flow": "flow"}
-    columns = [facts[c].astype("category").reset_index(drop=True) for c in ("period", *names)]
-    group, bound = np.zeros(len(facts), dtype="int64"), 1
-    for column in columns:
-        size = len(column.cat.categories) + 1  # + 1: a missing value (code -1)
-        if bound * size >= 1 << 62:  # the codes so far made dense again
-            group = pd.factorize(group)[0].astype("int64")
-            bound = int(group.max(initial=0)) + 1
-        group *= size
-        group += column.cat.codes.to_numpy()
-        group += 1
-        bound *= size
-    inverse = pd.factorize(group)[0]
-    del group
-    groups = int(inverse.max(initial=-1)) + 1
-    row = np.zeros(groups, dtype="int64")
-    row[inverse] = np.arange(len(inverse))  # a row of each group
-    values = facts["value_cny"].to_numpy()
-    period = columns[0].iloc[row]
-    out = pd.DataFrame(
-        {"year": _period_part(period, slice(0, 4)), "month": _period_part(period, slice(5, 7))}
-        | {
-            name: column.iloc[row].astype("str").to_numpy()
-            for column, name in zip(columns[1:], names.values(), strict=True)
-        }
-        | {
-            "value_cny": np.bincount(inverse, weights=values, minlength=groups),
-            "rows": np.bincount(inverse, minlength=groups).astype("int64"),
-            "positive_rows": np.bincount(inverse[values > 0], minlength=groups).astype("int64"),
-        }
-    )
-    return out.astype({"city_code": "str", "partner": "str", "flow": "str"})
-
-
-def _period_part(period: pd.Series, part: slice) -> np.ndarray:
-    """The year (`slice(0, 4)`) or month (`slice(5, 7)`) of each `YYYY-MM` period as an int, -1
-    where it is not a number; parsed once per distinct value, not per row."""
-    period = period.astype("category")
-    parsed = pd.to_numeric(period.cat.categories.str[part], errors="coerce").to_numpy(dtype="float64")
-    per_code = np.append(np.nan_to_num(parsed, nan=-1), -1).astype("int64")  # the last: missing
-    return per_code[period.cat.codes.to_numpy()]
-
-
-def combine(aggregates: list[pd.DataFrame]) -> pd.DataFrame:
-    """Partial aggregates summed into one, sorted by their key."""
-    parts = [a for a in aggregates if len(a)]
-    if not parts:
-        return _empty_aggregates()
-    keys = list(AGGREGATE_COLUMNS[:5])
-    out = (
-        pd.concat(parts, ignore_index=True)
-        .groupby(keys, sort=True, as_index=False)[["value_cny", "rows", "positive_rows"]]
-        .sum()
-    )
-    return out.astype({"year": "int64", "month": "int64", "rows": "int64", "positive_rows": "int64"})
 
 
 def _unique_key(spec: dict) -> dict | None:
@@ -397,9 +332,3 @@ def _release_memory() -> None:
 
 def _file_id(key: str) -> str:
     return key.replace("/", "_")
-
-
-def _empty_aggregates() -> pd.DataFrame:
-    dtypes = {"year": "int64", "month": "int64", "city_code": "str", "partner": "str", "flow": "str",
-              "value_cny": "float64", "rows": "int64", "positive_rows": "int64"}  # fmt: skip
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})

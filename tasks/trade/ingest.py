@@ -47,13 +47,13 @@ from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.results import results_table
 from tasks.quality.validation import DataValidationError, Failure, raise_for_failures, validate
 from tasks.trade import stream
+from tasks.trade.aggregates import combine
 from tasks.trade.figures import city_year
 from tasks.trade.file import (
     DATASET,
     FileIngest,
     FileJob,
     References,
-    combine,
     ingest_file,
     use_system_allocator,
 )

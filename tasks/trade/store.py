@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.results import results_table
-from tasks.trade.file import combine
+from tasks.trade.aggregates import combine
 from tasks.warehouse.catalog import Catalog
 
 # The edition's trade_facts.parquet: the store's facts with their year, text as plain strings.
