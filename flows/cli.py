@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.backfill import backfill_command, runs_command, wait_for_task_records
 from flows.bench import bench_command
+from flows.console import console
+from flows.console import fail as _fail
+from flows.console import quiet_data_errors as _quiet_data_errors
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
 from tasks.edition.errors import DATA_ERRORS, EditionBusyError
 from tasks.engine.framework import Framework
@@ -29,8 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Wide enough for the ranking table when output goes to a file or a CI log.
-console = Console(width=None if sys.stdout.isatty() else 140)
 
 Edition = Annotated[
     int, typer.Option("--edition", "-e", help="Data year to score (the 2019 evaluation scored 2018).")
@@ -206,20 +205,6 @@ def show(
     console.print(f"mean of the top {n}: {index.nlargest(n).mean():.5f}")
 
 
-class _NoTracebackForDataErrors(logging.Filter):
-    """Prefect logs a failed run's traceback; for bad input data the one-line message says it all."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], (*DATA_ERRORS, EditionBusyError)):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-def _quiet_data_errors() -> None:
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).addFilter(_NoTracebackForDataErrors())
-
-
 @app.command()
 def score(
     framework: Annotated[Path, typer.Option(help="Framework table: COINr's iMeta format or ours.")],
@@ -285,13 +270,6 @@ def _fmt(value: float) -> str:
 
 def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> Catalog:
     return Catalog.at(path_text(raw), path_text(warehouse), path_text(config))
-
-
-def _fail(headline: str, exc: Exception | None) -> None:
-    console.print(f"[bold red]error:[/] {headline}", highlight=False)
-    if exc is not None:
-        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
-    sys.exit(1)
 
 
 # Backfills and the run list live with their logic (they import no Prefect until they run).

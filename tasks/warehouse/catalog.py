@@ -137,6 +137,13 @@ class Catalog:
     def edition_versions(self, edition: int) -> Path:
         return self.versions / str(edition)
 
+    def edition_version(self, edition: int, run_id: str) -> Path:
+        """The version folder run `run_id` wrote (published, kept, or being staged)."""
+        return self.edition_versions(edition) / run_id
+
+    def version_manifest(self, edition: int, run_id: str) -> Path:
+        return self.edition_version(edition, run_id) / "manifest.json"
+
     def published_editions(self) -> list[int]:
         links = self.warehouse.glob("edition=*") if self.warehouse.is_dir() else []
         return sorted(int(p.name.split("=", 1)[1]) for p in links if p.name.split("=", 1)[1].isdigit())

@@ -17,11 +17,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from tasks.warehouse.catalog import Catalog
+from tasks.warehouse.publish import published_version
 
 RUN_COLUMNS = (
     "edition", "run_id", "flow_run_id", "started_at", "finished_at", "duration_s", "status",
     "top_city", "git_commit", "error",
 )  # fmt: skip
+
+
 def write_run_log(catalog: Catalog, record: Mapping[str, Any]) -> Path:
     """Write one run's record to `warehouse/runs/<run_id>/run.json` (temp file, then rename)."""
     target = catalog.run_log(record["run_id"])
@@ -43,19 +46,19 @@ def list_runs(catalog: Catalog) -> pd.DataFrame:
     """
     rows: dict[str, dict[str, Any]] = {}
     for log in catalog.run_logs():
-        record = _read_json(log)
+        record = read_json(log)
         if record and record.get("run_id"):
             row = {c: record.get(c) for c in RUN_COLUMNS}
             if row["status"] == "published":  # its version is not on disk, or the manifest says more
                 row["status"] = "replaced"
             rows[record["run_id"]] = row
     for manifest_path in catalog.version_manifests():
-        manifest = _read_json(manifest_path)
+        manifest = read_json(manifest_path)
         if not manifest or not manifest.get("run_id"):
             continue
         version = manifest_path.parent
         code = (manifest.get("summary") or {}).get("top")
-        current = _published(catalog, manifest.get("edition")) == version.resolve()
+        current = published_version(catalog, manifest.get("edition")) == version.resolve()
         rows[manifest["run_id"]] = {
             "edition": manifest.get("edition"),
             "run_id": manifest["run_id"],
@@ -91,12 +94,8 @@ def city_name(version: Path, code: str | None) -> str | None:
     return str(names.get(code, code))
 
 
-def _published(catalog: Catalog, edition: Any) -> Path | None:
-    link = catalog.edition_dir(edition)
-    return link.resolve() if link.is_symlink() else None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A run log or manifest as a dict; None when it is missing, unreadable or not an object."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
