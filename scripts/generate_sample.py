@@ -16,14 +16,19 @@ relation between one value and the index (min-max + weighted means are linear wh
 city is neither the minimum nor the maximum of that indicator), then checks the result by
 running the real scoring steps on the written files.
 
-Run: `make sample` (or `.venv/bin/python scripts/generate_sample.py [--out raw]`).
+Run: `make sample` (or `.venv/bin/python scripts/generate_sample.py [--out DIR] [--seed N] [--scale S]`);
+tests call `generate` (tests/test_sample.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import shutil
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +37,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.engine.framework import Framework  # noqa: E402
-from tasks.engine.index import compute_index, wide_values  # noqa: E402
-from tasks.engine.method import read_method  # noqa: E402
+from tasks.edition.steps import Inputs, derive_trade, indicator_table, load_inputs, score  # noqa: E402
 from tasks.engine.results import top_mean  # noqa: E402
 from tasks.quality import load  # noqa: E402
-from tasks.trade.figures import city_trade, trade_indicators  # noqa: E402
-from tasks.trade.fx import to_cny  # noqa: E402
+from tasks.quality.quarantine import stack_quarantined  # noqa: E402
+from tasks.quality.validation import results_table  # noqa: E402
+from tasks.trade import stream  # noqa: E402
+from tasks.trade.file import aggregate, combine, to_cny, with_keys  # noqa: E402
 from tasks.trade.membership import members_in  # noqa: E402
+from tasks.trade.store import TradeView  # noqa: E402
 from tasks.warehouse.catalog import Catalog  # noqa: E402
 
 SEED = 20190605
@@ -261,8 +267,11 @@ def city_series(rng: np.random.Generator) -> dict[tuple[str, int], tuple[float, 
     return series
 
 
-def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path) -> int:
-    """Write raw/trade/<year>/<year>-<MM>.csv at city x partner x flow x hs2 x month grain."""
+def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path, scale: float = 1.0) -> int:
+    """Write raw/trade/<year>/<year>-<MM>.csv at city x partner x flow x hs2 x month grain.
+
+    `scale` thins the grid's cells (1: the sample); each city's totals stay what they are.
+    """
     series = city_series(rng)
     chapters = np.array([f"{c:02d}" for c in range(1, 98) if c != 77])  # chapter 77 is reserved
     chapter_weight = rng.pareto(1.2, size=len(chapters)) + 0.05
@@ -286,7 +295,7 @@ def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path) ->
                     len(chapters), size=k_ch, replace=False, p=chapter_weight / chapter_weight.sum()
                 )
                 grid = np.array(np.meshgrid(picked_p, picked_c, np.arange(12), indexing="ij")).reshape(3, -1)
-                keep = rng.random(grid.shape[1]) < (0.8 if flow == "export" else 0.6)
+                keep = rng.random(grid.shape[1]) < (0.8 if flow == "export" else 0.6) * scale
                 grid = grid[:, keep]
                 weight = (
                     p_weight[grid[0]] * chapter_weight[grid[1]] * month_weight[grid[2]]
@@ -309,7 +318,7 @@ def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path) ->
         year_frame["currency"] = rng.choice(["USD", "CNY", "EUR"], size=len(year_frame), p=[0.86, 0.1, 0.04])
         rate = year_frame["currency"].map({"USD": FX["USD"][year], "EUR": FX["EUR"][year], "CNY": 1.0})
         year_frame["value"] = (year_frame["value_cny"] / rate).round(2)
-        year_frame["period"] = [f"{year}-{m:02d}" for m in year_frame["month"]]
+        year_frame["period"] = year_frame["month"].map({m: f"{year}-{m:02d}" for m in range(1, 13)})
         folder = out / "trade" / str(year)
         folder.mkdir(parents=True, exist_ok=True)
         columns = ["period", "reporter_city", "partner", "flow", "hs2", "value", "currency"]
@@ -318,6 +327,11 @@ def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path) ->
             part[columns].to_csv(folder / f"{year}-{month:02d}.csv", index=False, float_format="%.2f")
         total_rows += len(year_frame)
     return total_rows
+
+
+def initial_strength() -> dict[str, np.ndarray]:
+    """Each city's strengths before calibration, as arrays the calibration can scale."""
+    return {code: np.array(s, dtype=float) for code, s in STRENGTH.items()}
 
 
 def indicator_draws(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
@@ -336,13 +350,14 @@ def indicator_values(strength: dict[str, np.ndarray], draws: dict[str, pd.DataFr
     rows = []
     for indicator, dimension in DIMENSION_OF.items():
         top, skew, trend = SCALE[indicator]
+        noise, city_trend = (dict(zip(draws[indicator].index, draws[indicator][c].to_numpy(), strict=True))
+                             for c in ("noise", "trend"))  # fmt: skip
         for code, city_strength in strength.items():
-            draw = draws[indicator].loc[code]
-            base = top * city_strength[dimension] ** skew * draw["noise"] * AFFINITY.get((code, indicator), 1)
+            base = top * city_strength[dimension] ** skew * noise[code] * AFFINITY.get((code, indicator), 1)
             if code == "NGB" and indicator in NINGBO_FACTS:
                 base = NINGBO_FACTS[indicator]
             for year in YEARS:
-                value = base * (1 + trend * draw["trend"]) ** (year - EDITION)
+                value = base * (1 + trend * city_trend[code]) ** (year - EDITION)
                 if year < STARTED.get((code, indicator), 0) or code not in HAS_LINK.get(indicator, {code}):
                     value = 0.0
                 if indicator == "sister_countries":
@@ -350,31 +365,6 @@ def indicator_values(strength: dict[str, np.ndarray], draws: dict[str, pd.DataFr
                 value = round(value, 1) if indicator == "investment_stock" else float(round(value))
                 rows.append((year, code, indicator, value, SOURCE[dimension]))
     return pd.DataFrame(rows, columns=["year", "city_code", "indicator", "value", "source"])
-
-
-def shape_strengths(draws, derived, framework, method, cities) -> pd.DataFrame:
-    """Scale each top city's strengths until its index is near its target (coarse step).
-
-    Targets: Ningbo and Tianjin as published; ranks 3-15 spread evenly around the mean
-    the published top-15 mean implies, in the order the cities already have.
-    """
-    strength = {code: np.array(s, dtype=float) for code, s in STRENGTH.items()}
-    for _ in range(40):
-        values = indicator_values(strength, draws)
-        index = scores_2018(values, derived, framework, method, cities).sort_values(ascending=False)
-        middle_mean = (TARGET_TOP15_MEAN * 15 - sum(TARGETS.values())) / 13
-        middle = sorted(MIDDLE, key=lambda c: -index[c])  # keep the order the data gives
-        targets = dict(TARGETS) | dict(zip(middle, middle_mean + np.linspace(3.6, -3.6, 13), strict=True))
-        gap = max(abs(targets[c] - index[c]) for c in targets)
-        print(f"  coarse: largest gap {gap:.3f} ({max(targets, key=lambda c: abs(targets[c] - index[c]))})")
-        if gap < 0.2:
-            break
-        ceiling = min(targets.values()) - 2.0  # every other city stays below rank 15
-        targets |= {c: ceiling for c in index.index if c not in targets and index[c] > ceiling}
-        for city, target in targets.items():
-            strength[city] = np.clip(strength[city] * (target / index[city]) ** 0.5, 0.02, 1.0)
-    print(f"coarse calibration: largest gap {gap:.3f}")
-    return values
 
 
 SOURCE = [
@@ -400,38 +390,103 @@ def write_indicators(values: pd.DataFrame, out: Path) -> None:
         )
 
 
+# ---------------------------------------------------------------- scoring, as an edition does
+@dataclass
+class Edition:
+    """Edition 2018 of the written files, read and scored by the edition's own steps.
+
+    Inputs come from `load_inputs` and the figures from `derive_trade`, `indicator_table` and
+    `score` (`tasks.edition.steps`), so the calibration aims at what `coopindex run` computes.
+    Only the trade is not the store's: `trade_view` builds its aggregates with the ingest's
+    functions (the same numbers, to the bit) but without the ingest's GX checks of every batch,
+    which would add some 13 s to the generator's 20.
+    """
+
+    inputs: Inputs
+    facts: pd.DataFrame  # `derive_trade`: each city's trade figures
+    root: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = self.inputs.framework.root  # builds the framework once; `scores`' copies keep it
+
+    @classmethod
+    def read(cls, raw: Path, trade: TradeView | None = None) -> Edition:
+        """The edition's inputs in `raw`; `trade` reuses the view of an earlier read."""
+        with tempfile.TemporaryDirectory() as no_store:  # an empty warehouse: the view is replaced
+            inputs = load_inputs(Catalog(raw=raw, warehouse=Path(no_store)), EDITION, ingest=False)
+        inputs = dataclasses.replace(inputs, trade=trade or trade_view(Catalog(raw=raw), inputs))
+        return cls(inputs, derive_trade(inputs))
+
+    def scores(self, values: pd.DataFrame | None = None) -> pd.Series:
+        """Every city's index from `values` (long, all years), or from the indicator files read."""
+        inputs = self.inputs
+        if values is not None:
+            inputs = copy.copy(inputs)  # not `replace`, which would build the framework again
+            inputs.indicator_values = values[values["year"] <= EDITION].reset_index(drop=True)
+        return score(inputs, indicator_table(inputs, self.facts)).aggregated[self.root]
+
+
+def trade_view(catalog: Catalog, inputs: Inputs) -> TradeView:
+    """The edition's trade years as the trade store holds them: per-file sums in CNY made by the
+    ingest's own steps (`tasks.trade.file`), batch by batch, without checks or quarantine."""
+    fx = inputs.fx_rates
+    rates = {
+        f"{y}:{c}": float(r) for y, c, r in zip(fx["year"], fx["currency"], fx["cny_per_unit"], strict=True)
+    }
+    rates |= {f"{y}:CNY": 1.0 for y in fx["year"].unique()}
+    years = [y for y in inputs.trade_years if catalog.trade_files(y)]
+    files, rows = [], 0
+    for path in (p for y in years for p in catalog.trade_files(y)):
+        running = combine([])
+        for batch in stream.read_batches(path, load.TRADE_RECORDS, catalog.relative(path)):
+            rows += len(batch)
+            running = combine([running, aggregate(to_cny(with_keys(batch), rates))])
+        files.append(running)
+    return TradeView(
+        store=None,
+        years=years,
+        aggregates=combine(files),
+        results=results_table([]).assign(file=""),
+        quarantine=stack_quarantined([]),
+        rows=rows,
+    )
+
+
 # ---------------------------------------------------------------- calibration
-def edition_inputs(catalog: Catalog) -> tuple:
-    """2018 trade indicators computed by the pipeline's own steps from the written files."""
-    framework = Framework.from_table(load.read_csv(catalog.framework, load.FRAMEWORK))
-    method = read_method(catalog.method)
-    cities = load.read_csv(catalog.cities, load.CITIES)["city_code"].tolist()
-    fx = load.read_csv(catalog.fx_rates, load.FX_RATES)
-    national = load.read_csv(catalog.national_trade, load.NATIONAL_TRADE)
-    years = range(EDITION - method.trade.import_base_lag, EDITION + 1)
-    files = [f for y in years for f in catalog.trade_files(y)]
-    records = load.read_many(files, load.TRADE_RECORDS, {})
-    records["year"] = records["period"].str[:4].astype("int64")
-    facts = city_trade(to_cny(records, fx), national, cities, EDITION, method.trade.import_base_lag)
-    derived = trade_indicators(facts, framework.by_origin("trade"))
-    return derived, framework, method, cities, facts
+def shape_strengths(draws: dict[str, pd.DataFrame], edition: Edition) -> pd.DataFrame:
+    """Scale each top city's strengths until its index is near its target (coarse step).
+
+    Targets: Ningbo and Tianjin as published; ranks 3-15 spread evenly around the mean
+    the published top-15 mean implies, in the order the cities already have.
+    """
+    strength = initial_strength()
+    for _ in range(40):
+        values = indicator_values(strength, draws)
+        index = edition.scores(values).sort_values(ascending=False)
+        middle_mean = (TARGET_TOP15_MEAN * 15 - sum(TARGETS.values())) / 13
+        middle = sorted(MIDDLE, key=lambda c: -index[c])  # keep the order the data gives
+        targets = dict(TARGETS) | dict(zip(middle, middle_mean + np.linspace(3.6, -3.6, 13), strict=True))
+        gap = max(abs(targets[c] - index[c]) for c in targets)
+        print(f"  coarse: largest gap {gap:.3f} ({max(targets, key=lambda c: abs(targets[c] - index[c]))})")
+        if gap < 0.2:
+            break
+        ceiling = min(targets.values()) - 2.0  # every other city stays below rank 15
+        targets |= {c: ceiling for c in index.index if c not in targets and index[c] > ceiling}
+        for city, target in targets.items():
+            strength[city] = np.clip(strength[city] * (target / index[city]) ** 0.5, 0.02, 1.0)
+    print(f"coarse calibration: largest gap {gap:.3f}")
+    return values
 
 
-def scores_2018(values: pd.DataFrame, derived, framework, method, cities) -> pd.Series:
-    long = pd.concat([values[values["year"] == EDITION], derived], ignore_index=True)
-    stages = compute_index(wide_values(long, framework, cities), framework, method)
-    return stages.aggregated[framework.root]
-
-
-def calibrate(values: pd.DataFrame, derived, framework, method, cities) -> pd.DataFrame:
+def calibrate(values: pd.DataFrame, edition: Edition) -> pd.DataFrame:
     """Move 2018 knob values of target cities until the headline figures are met."""
-    weights = framework.effective_weights()
+    weights = edition.inputs.framework.effective_weights()
     values = values.copy()
     this_year = values["year"] == EDITION
 
     def solve(city: str, target: float) -> None:
         for knob in CALIBRATION_KNOBS:
-            index = scores_2018(values, derived, framework, method, cities)
+            index = edition.scores(values)
             residual = target - index[city]
             rows = this_year & (values["indicator"] == knob)
             others = values.loc[rows & (values["city_code"] != city), "value"]
@@ -445,14 +500,14 @@ def calibrate(values: pd.DataFrame, derived, framework, method, cities) -> pd.Da
             wanted = current + residual / slope
             bounded = min(max(wanted, low + step), high - step)
             values.loc[at, "value"] = round(bounded / step) * step
-        index = scores_2018(values, derived, framework, method, cities)
+        index = edition.scores(values)
         print(f"  {city}: {index[city]:.6f} (target {target})")
 
     for city, target in TARGETS.items():
         solve(city, target)
     # Ranks 3-15: spread what the mean still lacks evenly over those cities.
     for _ in range(5):
-        index = scores_2018(values, derived, framework, method, cities)
+        index = edition.scores(values)
         lack = TARGET_TOP15_MEAN * 15 - index.sort_values(ascending=False).head(15).sum()
         if abs(lack) < 1e-6:
             break
@@ -461,8 +516,12 @@ def calibrate(values: pd.DataFrame, derived, framework, method, cities) -> pd.Da
     return values
 
 
+class CalibrationError(RuntimeError):
+    """The written sample misses a published figure (another seed or scale may)."""
+
+
 def check(index: pd.Series) -> None:
-    """Refuse to leave a sample that misses the published figures."""
+    """Refuse a sample that misses the published figures."""
     problems = [
         f"{city} scores {index[city]:.6f}, published {target}"
         for city, target in TARGETS.items()
@@ -473,34 +532,60 @@ def check(index: pd.Series) -> None:
     if abs(top_mean(index, 15) - TARGET_TOP15_MEAN) >= 5e-6:
         problems.append(f"top-15 mean {top_mean(index, 15):.7f}, published {TARGET_TOP15_MEAN}")
     if problems:
-        sys.exit("calibration failed: " + "; ".join(problems))
+        raise CalibrationError("calibration failed: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- the whole sample
+@dataclass
+class Sample:
+    """What `generate` wrote, scored as edition 2018."""
+
+    rows: int  # trade records
+    index: pd.Series  # every city's index, best first
+    facts: pd.DataFrame  # each city's trade figures (`derive_trade`)
+
+
+def generate(out: Path, seed: int = SEED, scale: float = 1.0, calibrated: bool = True) -> Sample:
+    """Write the sample into `out` (its trade/ and indicators/ replaced) and score it.
+
+    The defaults write the shipped sample. `scale` thins the trade records (their totals stay);
+    `calibrated=False` keeps the indicator values as drawn and checks no published figure: the
+    calibration's ~180 scorings are most of the run time, which a test cannot wait for.
+    """
+    rng = np.random.default_rng(seed)
+    reference_tables(out)
+    members = load.read_csv(out / "reference" / "ceec_members.csv", load.CEEC_MEMBERS)
+    if (out / "trade").exists():
+        shutil.rmtree(out / "trade")
+    rows = trade_records(rng, members, out, scale)
+    print(f"trade records: {rows} rows")
+    draws = indicator_draws(rng)
+    write_indicators(indicator_values(initial_strength(), draws), out)  # what `load_inputs` needs
+    edition = Edition.read(out)
+    if calibrated:
+        values = shape_strengths(draws, edition)
+        write_indicators(calibrate(values, edition), out)
+    # Score the files as written, read back the way the pipeline reads them.
+    written = Edition.read(out, edition.inputs.trade)
+    index = written.scores().sort_values(ascending=False)
+    if calibrated:
+        check(index)
+    return Sample(rows, index, written.facts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "raw")
+    parser.add_argument("--seed", type=int, default=SEED, help="another seed may fail the calibration")
+    parser.add_argument("--scale", type=float, default=1.0, help="thins the trade records (1: the sample)")
     args = parser.parse_args()
-    out: Path = args.out
-    rng = np.random.default_rng(SEED)
-    reference_tables(out)
-    members = load.read_csv(out / "reference" / "ceec_members.csv", load.CEEC_MEMBERS)
-    if (out / "trade").exists():
-        shutil.rmtree(out / "trade")
-    rows = trade_records(rng, members, out)
-    print(f"trade records: {rows} rows")
-    draws = indicator_draws(rng)
-    catalog = Catalog(raw=out)
-    derived, framework, method, cities, facts = edition_inputs(catalog)
-    values = shape_strengths(draws, derived, framework, method, cities)
-    values = calibrate(values, derived, framework, method, cities)
-    write_indicators(values, out)
-    # Check on the files as written, read back the way the pipeline reads them.
-    written = load.read_many(catalog.indicator_files(), load.INDICATOR_VALUES, {})
-    index = scores_2018(written, derived, framework, method, cities).sort_values(ascending=False)
-    print(index.head(16).round(4).to_string())
-    print(f"top-15 mean {top_mean(index, 15):.6f}")
-    check(index)
-    ningbo = facts.set_index("city_code").loc["NGB"]
+    try:
+        sample = generate(args.out, args.seed, args.scale)
+    except CalibrationError as error:
+        sys.exit(str(error))
+    print(sample.index.head(16).round(4).to_string())
+    print(f"top-15 mean {top_mean(sample.index, 15):.6f}")
+    ningbo = sample.facts.set_index("city_code").loc["NGB"]
     print(
         ningbo[
             ["trade_bn_cny", "trade_growth_pct", "trade_share_pct", "prev_share_pct", "import_growth_ratio"]
