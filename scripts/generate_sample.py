@@ -37,13 +37,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.edition.steps import Inputs, derive_trade, indicator_table, load_inputs, score  # noqa: E402
+from tasks.edition.read import Inputs, load_inputs  # noqa: E402
+from tasks.edition.scoring import derive_trade, indicator_table, score  # noqa: E402
 from tasks.engine.results import top_mean  # noqa: E402
 from tasks.quality import load  # noqa: E402
 from tasks.quality.quarantine import stack_quarantined  # noqa: E402
-from tasks.quality.validation import results_table  # noqa: E402
+from tasks.quality.results import results_table  # noqa: E402
 from tasks.trade import stream  # noqa: E402
-from tasks.trade.file import aggregate, combine, to_cny, with_keys  # noqa: E402
+from tasks.trade.aggregates import aggregate, combine  # noqa: E402
+from tasks.trade.file import to_cny, with_keys  # noqa: E402
 from tasks.trade.membership import members_in  # noqa: E402
 from tasks.trade.store import TradeView  # noqa: E402
 from tasks.warehouse.catalog import Catalog  # noqa: E402
@@ -396,7 +398,8 @@ class Edition:
     """Edition 2018 of the written files, read and scored by the edition's own steps.
 
     Inputs come from `load_inputs` and the figures from `derive_trade`, `indicator_table` and
-    `score` (`tasks.edition.steps`), so the calibration aims at what `coopindex run` computes.
+    `score` (`tasks.edition.read`, `tasks.edition.scoring`), so the calibration aims at what
+    `coopindex run` computes.
     Only the trade is not the store's: `trade_view` builds its aggregates with the ingest's
     functions (the same numbers, to the bit) but without the ingest's GX checks of every batch,
     which would add some 13 s to the generator's 20.
@@ -413,7 +416,7 @@ class Edition:
     def read(cls, raw: Path, trade: TradeView | None = None) -> Edition:
         """The edition's inputs in `raw`; `trade` reuses the view of an earlier read."""
         with tempfile.TemporaryDirectory() as no_store:  # an empty warehouse: the view is replaced
-            inputs = load_inputs(Catalog(raw=raw, warehouse=Path(no_store)), EDITION, ingest=False)
+            inputs = load_inputs(Catalog(raw=raw, warehouse=Path(no_store)), EDITION)
         inputs = dataclasses.replace(inputs, trade=trade or trade_view(Catalog(raw=raw), inputs))
         return cls(inputs, derive_trade(inputs))
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from tasks.edition.steps import EditionBusyError, MissingInputError
 from typer.testing import CliRunner
 
 import flows.edition  # noqa: F401 - Prefect sets up its console logging on this import: not inside CliRunner
@@ -38,6 +37,7 @@ from tasks.edition.backfill import (
     summary_table,
     worker_died_record,
 )
+from tasks.edition.errors import EditionBusyError, MissingInputError
 from tasks.edition.inputs import edition_inputs, is_current
 from tasks.engine.method import MethodError
 from tasks.quality.load import LoadError

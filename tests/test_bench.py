@@ -31,7 +31,7 @@ from tasks.quality.validation import validate
 from tasks.trade.figures import city_year_totals
 from tasks.trade.fx import fx_keys, to_cny
 from tasks.trade.membership import member_keys, members_in
-from tasks.warehouse.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 
 ROWS = 20_000
 KEY = ["period", "reporter_city", "partner", "flow", "hs2"]
@@ -93,7 +93,7 @@ def test_bad_rows_are_caught_by_the_suite_and_stay_under_the_quarantine_share(ge
         "member_keys": member_keys(load.read_csv(reference / "ceec_members.csv", load.CEEC_MEMBERS), [2018]),
         "fx_keys": fx_keys(load.read_csv(reference / "fx_rates.csv", load.FX_RATES)),
     }
-    outcome = validate(records, "trade_records", parameters)
+    outcome = validate(records, "trade_records", parameters, suites=Catalog().expectations)
     failed = outcome.failed_rows
     assert failed["position"].nunique() == many.bad_rows
     assert len(failed) == many.bad_rows  # one rule each
@@ -123,7 +123,7 @@ def test_generator_is_deterministic_and_adds_reporters_as_the_key_space_needs(ge
     cities = load.read_csv(big.raw_dir / "reference" / "cities.csv", load.CITIES)
     assert big.reporters == len(cities) > 30
     assert 2 * max(big.rows_by_file) <= len(cities) * 16 * 2 * 97  # room for the key to stay unique
-    assert validate(cities, "cities").success
+    assert validate(cities, "cities", suites=Catalog().expectations).success
     gz = generate(tmp_path / "gz", 1_000, gzip=True)
     assert [f.name for f in gz.files][0] == "2018-01.csv.gz"
 

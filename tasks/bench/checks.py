@@ -22,7 +22,7 @@ from tasks.warehouse.catalog import Catalog
 def check_aggregates(work: Path, generated: GeneratedTrade, threads: int | None) -> dict[str, Any]:
     """The three comparisons (`compare_city_year` each) and both sides' totals in bn CNY."""
     catalog = Catalog(raw=work / "raw")
-    store = (work / "warehouse" / "trade").resolve()  # a link to the published version
+    store = Catalog(warehouse=work / "warehouse").trade_store.resolve()  # a link to the published version
     ours = pd.read_parquet(store / "city_year.parquet")
     cities = load.read_csv(catalog.cities, load.CITIES)["city_code"]
     members = load.read_csv(catalog.ceec_members, load.CEEC_MEMBERS)

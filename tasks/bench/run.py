@@ -31,7 +31,7 @@ import psutil
 
 from tasks.bench.sides import GX_IMPORT_CODE, Measurement, Status, best_of, measure, run_side
 
-DEFAULT_INGEST = "tasks.trade.ingest:ingest_trade"
+DEFAULT_INGEST = "tasks.trade.ingest:update_store"
 # Measured with the default generator: 10 M rows -> 389 MB of CSV, about a third of that gzipped.
 CSV_BYTES_PER_ROW = 40
 GZIP_SHARE = 0.35

@@ -2,7 +2,7 @@
 
 A fresh process per side, so that none inherits another's imports, caches or memory: DuckDB
 (`tasks.bench.baseline.duckdb_baseline`), the pyarrow floor (`tasks.bench.baseline.pyarrow_floor`)
-and ours (`tasks.trade.ingest.ingest_trade`, or another `module:function`). Each side imports its
+and ours (`tasks.trade.ingest.update_store`, or another `module:function`). Each side imports its
 heavy modules before its clock starts and writes what it did as JSON.
 
 Wall time and peak RSS cover the whole process tree (interpreter start, imports, workers): the
@@ -62,7 +62,9 @@ a = json.loads(sys.argv[1])
 module, name = a["ingest"].split(":")
 ingest = getattr(importlib.import_module(module), name)
 started = time.perf_counter()
-report = ingest(Path(a["raw"]), Path(a["out"]), years=a["years"], workers=a["workers"])
+from tasks.warehouse.catalog import Catalog
+catalog = Catalog(raw=Path(a["raw"]), warehouse=Path(a["out"]))
+report = ingest(catalog, years=a["years"], workers=a["workers"])
 result = {"rows": report.rows_in, "work_s": time.perf_counter() - started, "rows_clean": report.rows_clean,
           "rows_quarantined": report.rows_quarantined}
 Path(a["result"]).write_text(json.dumps(result))
