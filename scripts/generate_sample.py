@@ -227,18 +227,18 @@ MIDDLE = ["BJS", "SHA", "HGH", "CTU", "XIY", "CKG", "SZV", "YIW", "WUH", "SZX", 
 
 
 def reference_tables(out: Path) -> None:
-    ref = out / "reference"
-    ref.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(raw=out)
+    catalog.cities.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
         [(c, en, zh, prov) for c, en, zh, prov, *_ in CITIES],
         columns=["city_code", "name_en", "name_zh", "province"],
-    ).to_csv(ref / "cities.csv", index=False)
+    ).to_csv(catalog.cities, index=False)
     pd.DataFrame(MEMBERS, columns=["iso3", "name", "joined", "left"]).to_csv(
-        ref / "ceec_members.csv", index=False
+        catalog.ceec_members, index=False
     )
     fx = [(y, cur, rate) for cur, by_year in FX.items() for y, rate in by_year.items()]
     pd.DataFrame(fx, columns=["year", "currency", "cny_per_unit"]).sort_values(["year", "currency"]).to_csv(
-        ref / "fx_rates.csv", index=False
+        catalog.fx_rates, index=False
     )
     rows = []
     for year, (total, export_share) in NATIONAL_USD_BN.items():
@@ -247,7 +247,7 @@ def reference_tables(out: Path) -> None:
             (year, "export", round(cny * export_share)),
             (year, "import", round(cny * (1 - export_share))),
         ]
-    pd.DataFrame(rows, columns=["year", "flow", "value_cny"]).to_csv(ref / "national_trade.csv", index=False)
+    pd.DataFrame(rows, columns=["year", "flow", "value_cny"]).to_csv(catalog.national_trade, index=False)
 
 
 def city_series(rng: np.random.Generator) -> dict[tuple[str, int], tuple[float, float]]:
@@ -274,6 +274,7 @@ def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path, sc
 
     `scale` thins the grid's cells (1: the sample); each city's totals stay what they are.
     """
+    catalog = Catalog(raw=out)
     series = city_series(rng)
     chapters = np.array([f"{c:02d}" for c in range(1, 98) if c != 77])  # chapter 77 is reserved
     chapter_weight = rng.pareto(1.2, size=len(chapters)) + 0.05
@@ -321,12 +322,11 @@ def trade_records(rng: np.random.Generator, members: pd.DataFrame, out: Path, sc
         rate = year_frame["currency"].map({"USD": FX["USD"][year], "EUR": FX["EUR"][year], "CNY": 1.0})
         year_frame["value"] = (year_frame["value_cny"] / rate).round(2)
         year_frame["period"] = year_frame["month"].map({m: f"{year}-{m:02d}" for m in range(1, 13)})
-        folder = out / "trade" / str(year)
-        folder.mkdir(parents=True, exist_ok=True)
+        catalog.trade_folder(year).mkdir(parents=True, exist_ok=True)
         columns = ["period", "reporter_city", "partner", "flow", "hs2", "value", "currency"]
         for month, part in year_frame.groupby("month"):
             part = part.sort_values(["reporter_city", "partner", "flow", "hs2"])
-            part[columns].to_csv(folder / f"{year}-{month:02d}.csv", index=False, float_format="%.2f")
+            part[columns].to_csv(catalog.trade_file(year, month), index=False, float_format="%.2f")
         total_rows += len(year_frame)
     return total_rows
 
@@ -557,9 +557,10 @@ def generate(out: Path, seed: int = SEED, scale: float = 1.0, calibrated: bool =
     """
     rng = np.random.default_rng(seed)
     reference_tables(out)
-    members = load.read_csv(out / "reference" / "ceec_members.csv", load.CEEC_MEMBERS)
-    if (out / "trade").exists():
-        shutil.rmtree(out / "trade")
+    catalog = Catalog(raw=out)
+    members = load.read_csv(catalog.ceec_members, load.CEEC_MEMBERS)
+    if catalog.trade.exists():
+        shutil.rmtree(catalog.trade)
     rows = trade_records(rng, members, out, scale)
     print(f"trade records: {rows} rows")
     draws = indicator_draws(rng)

@@ -19,10 +19,11 @@ process and imports what it needs (duckdb, or pandas and pyarrow), nothing else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tasks.warehouse.catalog import Catalog
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,7 +40,6 @@ TRADE_TYPES = {
 }
 FX_TYPES = {"year": "BIGINT", "currency": "VARCHAR", "cny_per_unit": "DOUBLE"}
 CITY_YEAR_COLUMNS = ["year", "city_code", "exports_cny", "imports_cny", "partner_countries"]
-_MONTH_FILE = re.compile(r"(\d{4})-(0[1-9]|1[0-2])\.csv(\.gz)?")
 
 # Records with `year`, `city_code`, `flow`, `partner`, `value_cny` -> the yearly city aggregate.
 _AGGREGATE = """
@@ -54,19 +54,11 @@ _AGGREGATE = """
 
 
 def trade_files(raw_dir: Path, years: Iterable[int] | None = None) -> list[Path]:
-    """The month files raw/trade/<year>/<year>-MM.csv[.gz] of `years` (every year folder when None)."""
-    root = Path(raw_dir) / "trade"
-    folders = (
-        [root / str(y) for y in years]
-        if years is not None
-        else [p for p in sorted(root.glob("*")) if p.is_dir() and p.name.isdigit()]
-    )
-    return [
-        p
-        for folder in folders
-        for p in sorted(folder.glob("*"))
-        if (m := _MONTH_FILE.fullmatch(p.name)) and m.group(1) == folder.name
-    ]
+    """The CSV month files (`.csv`, `.csv.gz`) of `years` (every year folder when None): the
+    baselines read CSV only."""
+    catalog = Catalog(raw=Path(raw_dir))
+    chosen = catalog.trade_years() if years is None else years
+    return [p for y in chosen for p in catalog.trade_files(y) if p.name.lower().endswith((".csv", ".csv.gz"))]
 
 
 def duckdb_baseline(
@@ -79,13 +71,13 @@ def duckdb_baseline(
     """
     files = trade_files(raw_dir, years)
     if not files:
-        raise FileNotFoundError(f"no trade files in {Path(raw_dir) / 'trade'}")
+        raise FileNotFoundError(f"no trade files in {Catalog(raw=Path(raw_dir)).trade}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = _connect(threads)
     con.execute(
         "CREATE TEMP TABLE city_year AS "
-        + _AGGREGATE.format(records=_raw_records(files, Path(raw_dir) / "reference" / "fx_rates.csv"))
+        + _AGGREGATE.format(records=_raw_records(files, Catalog(raw=Path(raw_dir)).fx_rates))
     )
     target = _sql_text(str(out_dir / "city_year.parquet"))
     con.execute(
@@ -112,10 +104,10 @@ def pyarrow_floor(raw_dir: Path, out_dir: Path, years: Iterable[int] | None = No
 
     files = trade_files(raw_dir, years)
     if not files:
-        raise FileNotFoundError(f"no trade files in {Path(raw_dir) / 'trade'}")
+        raise FileNotFoundError(f"no trade files in {Catalog(raw=Path(raw_dir)).trade}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rates = _floor_rates(Path(raw_dir) / "reference" / "fx_rates.csv")
+    rates = _floor_rates(Catalog(raw=Path(raw_dir)).fx_rates)
     jobs = [(f, rates, out_dir / "facts") for f in files]
     if workers <= 1 or len(files) <= 1:
         parts = [_floor_file(*job, threads=True) for job in jobs]
@@ -176,8 +168,7 @@ def _floor_file(
     value_cny = frame["value"].to_numpy(dtype="float64", na_value=np.nan) * rate
 
     # The facts as ours writes them (its FACT_SCHEMA), all rows, in the file's month.
-    month = _MONTH_FILE.fullmatch(path.name)
-    assert month is not None  # trade_files lists only month files
+    year, month = path.name[:4], path.name[5:7]  # trade_files lists only YYYY-MM month files
     source = pa.DictionaryArray.from_arrays(
         pa.array(np.zeros(len(frame), dtype="int32")), pa.array([path.name], pa.string())
     )
@@ -187,7 +178,7 @@ def _floor_file(
         .append_column("source_file", source)
         .append_column("source_line", pa.array(np.arange(2, len(frame) + 2, dtype="int64")))
     )
-    target = facts_dir / f"year={month.group(1)}" / f"month={month.group(2)}" / f"{path.name}.parquet"
+    target = facts_dir / f"year={year}" / f"month={month}" / f"{path.name}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     # As ours writes them: dictionary pages for the text only (cheaper than for every column).
     text_columns = [f.name for f in facts.schema if pa.types.is_dictionary(f.type)]
@@ -248,7 +239,7 @@ def rules_city_year(
     con.executemany("INSERT INTO cities VALUES (?)", [[c] for c in known_cities])
     con.execute("CREATE TEMP TABLE members (member_key VARCHAR)")
     con.executemany("INSERT INTO members VALUES (?)", [[k] for k in member_keys])
-    raw = _raw_records(files, Path(raw_dir) / "reference" / "fx_rates.csv")
+    raw = _raw_records(files, Catalog(raw=Path(raw_dir)).fx_rates)
     records = f"""
         SELECT * FROM (
             SELECT *, count(*) OVER (PARTITION BY period, city_code, partner, flow, hs2) AS copies

@@ -147,7 +147,8 @@ def generate(
     currency_p = np.array([CURRENCY_SHARE[c] for c in currencies])
     cny_per_unit = np.array([rates[c] for c in currencies])
 
-    folder = raw_dir / "trade" / str(year)
+    catalog = Catalog(raw=raw_dir)
+    folder = catalog.trade_folder(year)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -160,7 +161,7 @@ def generate(
     for month, (n, n_bad) in enumerate(zip(month_rows, bad_rows, strict=True), start=1):
         codes = _draw_month(rng, shape, n, currency_p, cny_per_unit)
         next_kind = _break_rows(rng, codes, n_bad, next_kind, dictionaries, result.bad_by_kind)
-        path = folder / f"{year}-{month:02d}.csv{'.gz' if gzip else ''}"
+        path = catalog.trade_file(year, month, ".csv.gz" if gzip else ".csv")
         _write(path, f"{year}-{month:02d}", codes, dictionaries, gzip)
         del codes  # before the next month is drawn
         result.files.append(path)
