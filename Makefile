@@ -27,7 +27,7 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$status
 
 lint: $(STAMP)
-	$(BIN)/ruff check flows tasks tests scripts
+	$(BIN)/ruff check flows tasks tests scripts bench
 
 sample: $(STAMP)
 	$(BIN)/python scripts/generate_sample.py
