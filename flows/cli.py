@@ -206,6 +206,29 @@ def show(
 
 
 @app.command()
+def export(
+    xlsx: Annotated[Path, typer.Option("--xlsx", help="The Excel workbook to write (.xlsx).")],
+    edition: Edition = 2018,
+    raw: RawDir = None,
+    warehouse: WarehouseDir = None,
+    config: ConfigDir = None,
+) -> None:
+    """Write a published edition as an Excel workbook: the one the edition carries as
+    edition-N.xlsx (ranking, scores, indicators, trade, analysis, quality)."""
+    from tasks.report.workbook import write_workbook  # XlsxWriter only when exporting
+
+    catalog = _catalog(raw, warehouse, config)
+    if not catalog.dataset(edition, "scores").exists():
+        _fail(f"edition {edition} is not published in {catalog.warehouse}", None)
+    folder = catalog.edition_dir(edition).resolve()  # one version, even if a run publishes meanwhile
+    try:
+        written = write_workbook(catalog, edition, folder, xlsx)
+    except (*DATA_ERRORS, OSError) as exc:  # a file of the edition missing, the target not writable
+        _fail(f"edition {edition} could not be exported", exc)
+    console.print(f"[green]Wrote edition {edition}[/] to {written}", highlight=False)
+
+
+@app.command()
 def score(
     framework: Annotated[Path, typer.Option(help="Framework table: COINr's iMeta format or ours.")],
     data: Annotated[

@@ -154,6 +154,15 @@ class Catalog:
     def manifest(self, edition: int) -> Path:
         return self.edition_dir(edition) / "manifest.json"
 
+    @staticmethod
+    def dataset_in(folder: Path, name: str) -> Path:
+        """A dataset inside any edition folder: the published one, or a version being staged."""
+        return folder / f"{name}.parquet"
+
+    def workbook(self, edition: int, folder: Path | None = None) -> Path:
+        """The edition's Excel workbook, `edition-N.xlsx`, in the published edition (or in `folder`)."""
+        return (folder or self.edition_dir(edition)) / f"edition-{edition}.xlsx"
+
     def version_manifests(self) -> list[Path]:
         """The manifests of every edition version kept (published and the one before)."""
         return sorted(p for p in self.versions.glob("*/*/manifest.json") if p.parent.parent.name.isdigit())
