@@ -59,7 +59,9 @@ def framework_table(catalog: Catalog) -> pd.DataFrame:
     return table.drop(columns=["source_file", "source_line"])
 
 
-def with_names(table: pd.DataFrame, english: pd.Series, chinese: pd.Series, key: str = "city_code") -> pd.DataFrame:
+def with_names(
+    table: pd.DataFrame, english: pd.Series, chinese: pd.Series, key: str = "city_code"
+) -> pd.DataFrame:
     """`table` with `city_name` and `name_zh` right after its city code column."""
     table = table.drop(columns=[c for c in ("city_name", "name_zh") if c in table])
     at = table.columns.get_loc(key) + 1
