@@ -21,6 +21,7 @@ TRADE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 EDITION_DATASETS = (
     "trade_facts", "city_trade", "indicator_values", "scores", "validation",
     "contributions", "strengths", "uncertainty", "sensitivity", "screening", "treatment", "quarantine",
+    "correlations",
 )  # fmt: skip
 
 
