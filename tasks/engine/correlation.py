@@ -78,8 +78,9 @@ def node_correlations(
             for second in names[i + 1 :]:
                 siblings = bool(nodes.at[first, "parent"] == nodes.at[second, "parent"])
                 value = float(matrix.at[first, second])
-                rows.append((method, first, second, int(nodes.at[first, "level"]),
-                             int(nodes.at[second, "level"]), siblings, value, flag(value, siblings, high, low)))  # fmt: skip
+                levels = int(nodes.at[first, "level"]), int(nodes.at[second, "level"])
+                marked = flag(value, siblings, high, low)
+                rows.append((method, first, second, *levels, siblings, value, marked))
     for parent in nodes.loc[nodes["parent"] != "", "parent"].drop_duplicates():
         children = nodes.index[nodes["parent"] == parent].tolist()
         level = int(nodes.at[parent, "level"]) if parent in nodes.index else 0
