@@ -24,6 +24,9 @@ EDITION_DATASETS = (
     "correlations",
 )  # fmt: skip
 
+# The folder of an edition's HTML report (`index.html` and its pages).
+REPORT = "report"
+
 
 def trade_file_pattern(year: int) -> str:
     """The whole name a month file of `year` must have: `2018-01.csv`, `2018-12.csv.gz`, `2018-03.parquet`."""
@@ -154,6 +157,24 @@ class Catalog:
 
     def manifest(self, edition: int) -> Path:
         return self.edition_dir(edition) / "manifest.json"
+
+    def edition_report(self, edition: int) -> Path:
+        """The published edition's report, written into its version folder before the switch."""
+        return self.edition_dir(edition) / REPORT
+
+    @staticmethod
+    def staged_report(version: Path) -> Path:
+        """Where a run writes the report into the version folder it is staging."""
+        return version / REPORT
+
+    @property
+    def reports(self) -> Path:
+        """`index.html`: every published edition and the rank history across them."""
+        return self.warehouse / "report"
+
+    def rebuilt_report(self, edition: int) -> Path:
+        """A report rebuilt by `coopindex report` outside the edition (published versions stay as published)."""
+        return self.reports / f"edition={edition}"
 
     def version_manifests(self) -> list[Path]:
         """The manifests of every edition version kept (published and the one before)."""
