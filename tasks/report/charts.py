@@ -143,8 +143,12 @@ def distributions(raw: pd.DataFrame, normalised: pd.DataFrame, names: Mapping[st
         return to_svg(fig, "distributions", "Distribution of each indicator, raw and normalised")
 
 
-def heatmap(matrix: pd.DataFrame, labels: Sequence[str], title: str, salt: str) -> str:
-    """A correlation matrix from -1 (red) to 1 (blue), nodes in framework order."""
+def heatmap(
+    matrix: pd.DataFrame, labels: Sequence[str], title: str, salt: str,
+    flagged: Sequence[tuple[str, str]] = (),
+) -> str:  # fmt: skip
+    """A correlation matrix from -1 (red) to 1 (blue), nodes in framework order; flagged
+    pairs (near-duplicate or negative siblings) are ringed."""
     with mpl.rc_context(STYLE):
         fig = _figure(8.5, 7.5)
         ax = fig.add_subplot()
@@ -152,6 +156,13 @@ def heatmap(matrix: pd.DataFrame, labels: Sequence[str], title: str, salt: str) 
         ticks = np.arange(len(labels))
         ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
         ax.set_yticks(ticks, labels, fontsize=7)
+        position = {node: i for i, node in enumerate(matrix.index)}
+        cells = [(position[a], position[b]) for a, b in flagged if a in position and b in position]
+        if cells:
+            rows, cols = zip(*cells, strict=True)
+            ax.scatter([*cols, *rows], [*rows, *cols], s=30, facecolors="none", edgecolors="black",
+                       linewidths=1)  # fmt: skip
+            title += "\n(rings: flagged pairs)"
         ax.set_title(title)
         fig.colorbar(image, ax=ax, shrink=0.6, label="correlation")
         return to_svg(fig, salt, title)
@@ -166,11 +177,12 @@ def uncertainty(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
         y = np.arange(len(table))
         ax.hlines(y, table["q05"], table["q95"], color=PALETTE[4], linewidth=5, label="90 % interval")
         ax.scatter(table["median_rank"], y, color=PALETTE[0], s=18, zorder=3, label="median rank")
-        ax.scatter(table["nominal_rank"], y, color=PALETTE[5], marker="D", s=14, zorder=3, label="nominal rank")
+        nominal = table["nominal_rank"]
+        ax.scatter(nominal, y, color=PALETTE[5], marker="D", s=14, zorder=3, label="nominal rank")
         ax.set_yticks(y, [labels[c] for c in table["city_code"]])
         ax.invert_yaxis()
         ax.set_xlabel("rank over the Monte Carlo replications")
-        ax.legend(loc="lower right", frameon=False, fontsize=8)
+        ax.legend(loc="upper right", frameon=False, fontsize=8)
         return to_svg(fig, "uncertainty", "Rank intervals of every city")
 
 
@@ -219,8 +231,9 @@ def bump(ranks: pd.DataFrame, labels: Mapping[str, str]) -> str:
     with mpl.rc_context(STYLE):
         fig = _figure(7, 0.6 + 0.2 * len(ranks))
         ax = fig.add_subplot()
+        lines = PALETTE[:-1]  # not the yellow: too pale for text on white
         for i, (code, row) in enumerate(ranks.iterrows()):
-            colour = PALETTE[i % len(PALETTE)]
+            colour = lines[i % len(lines)]
             ax.plot(editions, row.to_numpy(dtype=float), marker="o", color=colour, linewidth=1.2)
             last = row.dropna()
             if len(last):

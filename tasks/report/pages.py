@@ -88,9 +88,9 @@ def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> P
     page("indicators.html", "indicators.html", **_indicators(data, names, palette))
     changed = moves(data)
     prev = data.previous
-    page("changes.html", "changes.html", moves=changed,
-         diff=manifest_changes(prev.manifest, cur.manifest) if prev else None,
-         chart=charts.contribution_changes(changed, labels, names, palette) if len(changed) else "")  # fmt: skip
+    chart = charts.contribution_changes(changed, labels, names, palette) if len(changed) else ""
+    diff = manifest_changes(prev.manifest, cur.manifest) if prev else None
+    page("changes.html", "changes.html", moves=changed, diff=diff, chart=chart)
     unc, sens = cur["uncertainty"], cur["sensitivity"]
     page("robustness.html", "robustness.html", uncertainty=unc, sensitivity=sens,
          unc_chart=charts.uncertainty(unc, labels) if len(unc) else "",
@@ -115,12 +115,14 @@ def _indicators(data: ReportData, names: dict[str, str], palette: dict[str, str]
     dist = charts.distributions(raw[indicators], normalised, names, units, palette, parents)
     corr = cur["correlations"]
     nodes = [data.root, *data.dimensions, *indicators]
+    flags = corr[corr["flag"].fillna("") != ""] if len(corr) else corr
     heatmaps = {
         m: charts.heatmap(square(corr, m, nodes), [names.get(n, n) for n in nodes],
-                          f"{m.title()} correlation of indicators, dimensions and index", f"corr-{m}")
+                          f"{m.title()} correlation of indicators, dimensions and index", f"corr-{m}",
+                          list(zip(flags.loc[flags["measure"] == m, "node_1"],
+                                   flags.loc[flags["measure"] == m, "node_2"], strict=True)))
         for m in ("pearson", "spearman")
     } if len(corr) else {}  # fmt: skip
-    flags = corr[corr["flag"].fillna("") != ""] if len(corr) else corr
     alpha = corr[corr["measure"] == "cronbach_alpha"] if len(corr) else corr
     return {"dist_chart": dist, "heatmaps": heatmaps, "flags": flags, "alpha": alpha,
             "treatment": cur["treatment"], "units": units}  # fmt: skip
@@ -136,10 +138,9 @@ def build_index(editions: list[EditionData], cities: pd.DataFrame, out: Path,
         ranks = ranks.sort_values(latest)
     labels = {c: str(names.at[c, "name_en"]) if c in names.index else c for c in ranks.index}
     chart = charts.bump(ranks, labels) if len(ranks.columns) else ""
-    html = environment().get_template("editions.html").render(
-        editions=sorted(editions, key=lambda e: e.edition, reverse=True), links=links, ranks=ranks,
-        names=names, chart=chart,
-    )
+    newest_first = sorted(editions, key=lambda e: e.edition, reverse=True)
+    template = environment().get_template("editions.html")
+    html = template.render(editions=newest_first, links=links, ranks=ranks, names=names, chart=chart)
     target = out / "index.html"
     out.mkdir(parents=True, exist_ok=True)
     temporary = out / ".index.html.tmp"
