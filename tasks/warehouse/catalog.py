@@ -173,7 +173,7 @@ class Catalog:
         return self.warehouse / "report"
 
     def rebuilt_report(self, edition: int) -> Path:
-        """A report rebuilt by `coopindex report`, beside the edition: published versions stay as published."""
+        """A report rebuilt by `coopindex report`, beside the edition: published versions stay as is."""
         return self.reports / f"edition={edition}"
 
     def version_manifests(self) -> list[Path]:
