@@ -54,8 +54,8 @@ def test_every_published_edition_carries_its_report(catalog):
 def test_the_report_loads_nothing_from_outside(catalog):
     for page in catalog.rebuilt_report(2018).rglob("*.html"):
         html = page.read_text()
-        assert not re.search(r"<script|<link|<iframe|<img|@import|url\(", html, re.I), page
-        refs = re.findall(r'(?:href|src)="([^"]+)"', html)
+        assert not re.search(r"<script|<link|<iframe|<img|@import|url\((?!#)", html, re.I), page
+        refs = re.findall(r'(?:href|src)="([^"]+)"', html)  # no data: images either: vector only
         assert not [r for r in refs if re.match(r"[a-z]+:", r)], page
         assert 'lang="zh"' in html or page.name != "index.html"
 
@@ -65,7 +65,8 @@ def test_xian_fell_because_of_economic_and_trade_cooperation(catalog):
     assert (changed["rank_before"], changed["rank_after"]) == (2, 10)
     assert changed["drivers"][0][0] == "economic_trade"
     assert changed["drivers"][0][1] == pytest.approx(-8.13, abs=0.005)
-    assert round(changed["score_before"], 1) == 36.5 and round(changed["score_after"], 1) == 18.0
+    _, _, was, now = changed["drivers"][0]
+    assert (round(was, 1), round(now, 1)) == (36.5, 18.0)  # its economic & trade score
 
 
 def test_correlations_are_published_and_charts_are_deterministic(catalog, tmp_path):
@@ -74,7 +75,9 @@ def test_correlations_are_published_and_charts_are_deterministic(catalog, tmp_pa
     assert len(corr[corr["measure"] == "pearson"]) == 29 * 28 // 2
     again = rebuild_report(catalog, 2018, tmp_path / "again").parent
     first = catalog.rebuilt_report(2018)
+    docs = re.compile(r'href="[^"]*data_docs/index.html"')  # relative to where the report is
     for page in first.rglob("*.html"):
-        assert page.read_bytes() == (again / page.relative_to(first)).read_bytes(), page
+        rebuilt = (again / page.relative_to(first)).read_text()
+        assert docs.sub("", page.read_text()) == docs.sub("", rebuilt), page
     manifest = json.loads(catalog.manifest(2018).read_text())
     assert manifest["row_counts"]["outputs"]["correlations"] == len(corr)

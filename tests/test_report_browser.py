@@ -105,7 +105,7 @@ def test_the_pages_say_what_the_numbers_are(browser, report):
     assert "Economic and trade cooperation -8.13" in row.replace("\t", " ")
     cells = row.split("\t")
     assert cells[1:4] == ["2", "10", "▼ 8"], cells
-    assert "36.5" in row and "18.0" in row
+    assert "(score 36.5 → 18.0)" in row
 
 
 def test_the_editions_index_and_the_published_report(browser, report, screenshots):

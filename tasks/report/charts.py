@@ -152,19 +152,26 @@ def heatmap(
     with mpl.rc_context(STYLE):
         fig = _figure(8.5, 7.5)
         ax = fig.add_subplot()
-        image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-1, vmax=1)
-        ticks = np.arange(len(labels))
+        # pcolormesh, not imshow: vector cells, where imshow would embed a PNG.
+        image = ax.pcolormesh(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-1, vmax=1)
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.spines[:].set_visible(False)
+        ticks = np.arange(len(labels)) + 0.5
         ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
         ax.set_yticks(ticks, labels, fontsize=7)
         position = {node: i for i, node in enumerate(matrix.index)}
         cells = [(position[a], position[b]) for a, b in flagged if a in position and b in position]
         if cells:
             rows, cols = zip(*cells, strict=True)
-            ax.scatter([*cols, *rows], [*rows, *cols], s=30, facecolors="none", edgecolors="black",
+            centre = np.array([*cols, *rows]) + 0.5, np.array([*rows, *cols]) + 0.5
+            ax.scatter(*centre, s=30, facecolors="none", edgecolors="black",
                        linewidths=1)  # fmt: skip
             title += "\n(rings: flagged pairs)"
         ax.set_title(title)
-        fig.colorbar(image, ax=ax, shrink=0.6, label="correlation")
+        bar = fig.colorbar(image, ax=ax, shrink=0.6, label="correlation")
+        bar.solids.set_rasterized(False)  # matplotlib rasterises a long colour bar into a PNG
+        bar.solids.set_edgecolor("face")
         return to_svg(fig, salt, title)
 
 

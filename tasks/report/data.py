@@ -164,8 +164,8 @@ def city_facts(data: ReportData, code: str) -> dict[str, Any]:
 def moves(data: ReportData) -> pd.DataFrame:
     """Each city in both editions: rank and score moves and every dimension's contribution change.
 
-    `drivers` lists the dimensions by the size of their change, largest first, so the page
-    can say which one moved the city.
+    `drivers` lists (dimension, contribution change, score before, score after), largest
+    change first, so the page can say which dimension moved the city and how.
     """
     prev = data.previous
     if prev is None:
@@ -183,10 +183,12 @@ def moves(data: ReportData) -> pd.DataFrame:
 
     delta = (contrib(data.current) - contrib(prev)).reindex(index=common, columns=data.dimensions)
     out = out.join(delta)
+    was, now = prev.wide(), data.current.wide()
     out["drivers"] = [
-        [(d, float(delta.at[c, d])) for d in delta.loc[c].abs().sort_values(ascending=False).index]
+        [(d, float(delta.at[c, d]), float(was.at[c, d]), float(now.at[c, d]))
+         for d in delta.loc[c].abs().sort_values(ascending=False).index]
         for c in common
-    ]
+    ]  # fmt: skip
     order = out["move"].abs().sort_values(ascending=False, kind="stable").index
     return out.loc[order].rename_axis("city_code")
 
