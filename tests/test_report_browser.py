@@ -30,7 +30,7 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason}: {INSTALL}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: set up before the session's warehouse, so a skip is quick
 def browser():
     try:
         from playwright.sync_api import sync_playwright

@@ -79,7 +79,7 @@ def contributions(
 def profile(frame: pd.DataFrame, names: Mapping[str, str], palette: Mapping[str, str], city: str) -> str:
     """A city's index and dimension scores against the median and the best city."""
     with mpl.rc_context(STYLE):
-        fig = _figure(6.5, 2.8, {"left": 0.36, "right": 0.98, "top": 0.97, "bottom": 0.17})
+        fig = _figure(6.5, 3.1, {"left": 0.36, "right": 0.98, "top": 0.97, "bottom": 0.27})
         ax = fig.add_subplot()
         y = np.arange(len(frame))
         ax.barh(y, frame["city"].fillna(0), color=[palette.get(n, "#333333") for n in frame.index],
@@ -90,7 +90,7 @@ def profile(frame: pd.DataFrame, names: Mapping[str, str], palette: Mapping[str,
         ax.invert_yaxis()
         ax.set_xlim(0, 105)
         ax.set_xlabel("score (0-100)")
-        ax.legend(loc="lower right", frameon=False, fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.2), ncol=3, frameon=False, fontsize=8)
         return to_svg(fig, f"profile-{city}", f"Dimension scores of {city} against the median and best")
 
 
