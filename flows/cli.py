@@ -67,6 +67,7 @@ def run(
         except EditionBusyError as exc:
             _fail(f"edition {edition} was not published", exc)
     console.print(f"[green]Published edition {edition}[/] to {summary['path']} (run {summary['run_id']})")
+    console.print(f"report: {_edition_report(edition, warehouse, config)}", highlight=False)
     if summary["quarantined_rows"]:
         console.print(
             f"{summary['quarantined_rows']} bad row(s) quarantined: see quarantine.parquet in the edition"
@@ -171,6 +172,44 @@ def validate(
     quarantined = sum(removed.values())
     note = f", {quarantined} row(s) would be quarantined" if quarantined else ""
     console.print(f"[green]edition {edition}'s inputs pass every critical check{note}[/]")
+
+
+@app.command()
+def report(
+    edition: Annotated[
+        int | None, typer.Option("--edition", "-e", help="Published edition to (re)build the report of.")
+    ] = None,
+    all_editions: Annotated[
+        bool, typer.Option("--all", help="Rebuild every published edition's report and the editions' index.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the report (default: warehouse/report/edition=N/).")
+    ] = None,
+    raw: RawDir = None,
+    warehouse: WarehouseDir = None,
+    config: ConfigDir = None,
+) -> None:
+    """Write the static HTML report of a published edition, or of every edition with --all.
+
+    Each published edition already carries its report (warehouse/edition=N/report/); this
+    rebuilds it against the editions published now, without touching the published versions.
+    """
+    from tasks.report.build import rebuild_report, write_index
+
+    if (edition is None) == (not all_editions):
+        _fail("give --edition N or --all", None)
+    catalog = _catalog(raw, warehouse, config)
+    editions = catalog.published_editions() if all_editions else [edition]
+    if not editions:
+        _fail(f"no edition is published in {catalog.warehouse}", None)
+    try:
+        for year in editions:
+            target = out / f"edition={year}" if out and all_editions else out
+            console.print(f"edition {year}: {rebuild_report(catalog, year, target)}", highlight=False)
+        if all_editions:
+            console.print(f"every edition: {write_index(catalog)}", highlight=False)
+    except DATA_ERRORS as exc:
+        _fail("the report could not be written", exc)
 
 
 @app.command()
@@ -285,6 +324,15 @@ def serve(
     from flows.deployments import serve_command  # imports Prefect: only when serving
 
     serve_command(limit=limit, port=port)
+
+
+def _edition_report(edition: int, warehouse: Path | None, config: Path | None) -> Path:
+    """The published edition's report, after the editions' index is brought up to date."""
+    from tasks.report.build import write_index
+
+    catalog = _catalog(None, warehouse, config)
+    write_index(catalog)
+    return catalog.edition_report(edition) / "index.html"
 
 
 def _fmt(value: float) -> str:

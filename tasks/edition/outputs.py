@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from tasks.edition.checks import Checked
 from tasks.edition.read import Inputs
 from tasks.engine.compare import changes
+from tasks.engine.correlation import node_correlations
 from tasks.engine.index import IndexStages
 from tasks.engine.results import top_mean, top_table
 from tasks.quality.results import results_table
@@ -42,6 +43,7 @@ def edition_datasets(
         "scores": stages.scores.assign(edition=edition, city_name=lambda d: d["city_code"].map(names)),
         "validation": results_table(checked.outcomes + derived).assign(edition=edition),
         "quarantine": checked.quarantine.assign(edition=edition),
+        "correlations": node_correlations(stages.scores).assign(edition=edition),
     } | {name: table.assign(edition=edition) for name, table in (analysis | stages.reports).items()}
 
 

@@ -28,6 +28,7 @@ from tasks.edition.checks import (
 from tasks.edition.outputs import edition_datasets, edition_manifest
 from tasks.edition.read import load_inputs, refresh_trade
 from tasks.edition.scoring import analyse_scores, derive_trade, indicator_table, score
+from tasks.report.build import write_edition_report
 from tasks.report.workbook import stage_workbook
 from tasks.warehouse.catalog import Catalog
 from tasks.warehouse.publish import new_run_id, publish_edition, stage
@@ -147,6 +148,8 @@ EDITION = Pipeline(
               "derived", "reports", "stages", "datasets", "version"),
              "manifest"),
         Step("write-workbook", stage_workbook, ("catalog", "edition", "version"), "workbook", writes=True),
+        Step("write-report", write_edition_report, ("catalog", "edition", "version", "manifest", "clean"),
+             "report", writes=True, timeout_s=300),
         Step("publish-edition", publish_edition, ("catalog", "edition", "version", "manifest"), "published",
              writes=True, timeout_s=120),
     )

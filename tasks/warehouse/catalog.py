@@ -21,7 +21,11 @@ TRADE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 EDITION_DATASETS = (
     "trade_facts", "city_trade", "indicator_values", "scores", "validation",
     "contributions", "strengths", "uncertainty", "sensitivity", "screening", "treatment", "quarantine",
+    "correlations",
 )  # fmt: skip
+
+# The folder of an edition's HTML report (`index.html` and its pages).
+REPORT = "report"
 
 
 def trade_file_pattern(year: int) -> str:
@@ -162,6 +166,23 @@ class Catalog:
     def workbook(self, edition: int, folder: Path | None = None) -> Path:
         """The edition's Excel workbook, `edition-N.xlsx`, in the published edition (or in `folder`)."""
         return (folder or self.edition_dir(edition)) / f"edition-{edition}.xlsx"
+    def edition_report(self, edition: int) -> Path:
+        """The published edition's report, written into its version folder before the switch."""
+        return self.edition_dir(edition) / REPORT
+
+    @staticmethod
+    def staged_report(version: Path) -> Path:
+        """Where a run writes the report into the version folder it is staging."""
+        return version / REPORT
+
+    @property
+    def reports(self) -> Path:
+        """`index.html`: every published edition and the rank history across them."""
+        return self.warehouse / "report"
+
+    def rebuilt_report(self, edition: int) -> Path:
+        """A report rebuilt by `coopindex report`, beside the edition: published versions stay as is."""
+        return self.reports / f"edition={edition}"
 
     def version_manifests(self) -> list[Path]:
         """The manifests of every edition version kept (published and the one before)."""

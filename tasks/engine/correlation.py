@@ -1,0 +1,106 @@
+"""How the index's parts move together: correlations between every pair of nodes, COINr's
+correlation flags, and Cronbach's alpha of each group.
+
+A composite index is only as meaningful as its structure: an indicator that correlates
+negatively with its siblings pulls its dimension apart, two that nearly duplicate each other
+double-count one thing, and a low alpha says a dimension's indicators do not measure one
+concept. These are the checks COINr's `get_corr`, `get_corr_flags` and `get_cronbach` make.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METHODS = ("pearson", "spearman")
+# COINr's get_corr_flags defaults: r at least 0.9 is collinear, r at most -0.4 negative.
+NEAR_DUPLICATE = 0.9
+NEGATIVE = -0.4
+COLUMNS = ("measure", "node_1", "node_2", "level_1", "level_2", "same_parent", "value", "flag")
+
+
+def wide_scores(scores: pd.DataFrame, unit: str = "city_code") -> pd.DataFrame:
+    """Units × nodes of a long score table (`node`, `score`), nodes in the table's order."""
+    nodes = scores["node"].drop_duplicates().tolist()
+    return scores.pivot(index=unit, columns="node", values="score").reindex(columns=nodes)
+
+
+def correlation_matrix(wide: pd.DataFrame, method: str = "pearson") -> pd.DataFrame:
+    """Pairwise correlations of the columns, each pair on the units both have (pandas' rule);
+    a column without spread correlates with nothing (NaN)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown correlation method {method!r}: expected one of {METHODS}")
+    return wide.astype("float64").corr(method=method)
+
+
+def cronbach_alpha(items: pd.DataFrame) -> float:
+    """Cronbach's alpha of the columns, on the complete rows: k/(k-1) × (1 − Σ var_i / var_Σ).
+
+    NaN with fewer than two items or two complete rows, or when the total has no variance.
+    """
+    complete = items.dropna().astype("float64")
+    k = complete.shape[1]
+    if k < 2 or len(complete) < 2:
+        return float("nan")
+    total = complete.sum(axis=1).var(ddof=1)
+    if not np.isfinite(total) or total == 0:
+        return float("nan")
+    return float(k / (k - 1) * (1 - complete.var(ddof=1).sum() / total))
+
+
+def flag(value: float, same_parent: bool, high: float = NEAR_DUPLICATE, low: float = NEGATIVE) -> str:
+    """COINr's flags, for siblings only (indicators of one dimension, or the dimensions):
+    `near-duplicate` when r ≥ `high`, `negative` when r ≤ `low`, else empty."""
+    if not same_parent or pd.isna(value):
+        return ""
+    if value >= high:
+        return "near-duplicate"
+    if value <= low:
+        return "negative"
+    return ""
+
+
+def node_correlations(
+    scores: pd.DataFrame, high: float = NEAR_DUPLICATE, low: float = NEGATIVE, unit: str = "city_code"
+) -> pd.DataFrame:
+    """Every pair of nodes (indicators, dimensions, index) under Pearson and Spearman, then
+    Cronbach's alpha of each parent's children (`node_1` the parent, `node_2` empty).
+
+    `scores` is long (`node`, `level`, `parent`, `score`); pairs are in node order, each once.
+    """
+    nodes = scores.drop_duplicates("node").set_index("node")
+    wide = wide_scores(scores, unit)
+    names = wide.columns.tolist()
+    rows = []
+    for method in METHODS:
+        matrix = correlation_matrix(wide, method)
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                siblings = bool(nodes.at[first, "parent"] == nodes.at[second, "parent"])
+                value = float(matrix.at[first, second])
+                levels = int(nodes.at[first, "level"]), int(nodes.at[second, "level"])
+                marked = flag(value, siblings, high, low)
+                rows.append((method, first, second, *levels, siblings, value, marked))
+    for parent in nodes.loc[nodes["parent"] != "", "parent"].drop_duplicates():
+        children = nodes.index[nodes["parent"] == parent].tolist()
+        level = int(nodes.at[parent, "level"]) if parent in nodes.index else 0
+        rows.append(("cronbach_alpha", parent, "", level, level - 1, True,
+                     cronbach_alpha(wide[children]), ""))  # fmt: skip
+    out = pd.DataFrame(rows, columns=list(COLUMNS))
+    out["node_2"] = out["node_2"].astype("string")
+    out["node_1"] = out["node_1"].astype("string")
+    out["measure"] = out["measure"].astype("string")
+    out["flag"] = out["flag"].astype("string")
+    return out
+
+
+def square(correlations: pd.DataFrame, measure: str, nodes: list[str]) -> pd.DataFrame:
+    """The long pairs of one measure back as a symmetric matrix over `nodes`, 1 on the diagonal."""
+    pairs = correlations[correlations["measure"] == measure]
+    matrix = pd.DataFrame(np.nan, index=nodes, columns=nodes)
+    for row in pairs.itertuples(index=False):
+        if row.node_1 in matrix.index and row.node_2 in matrix.index:
+            matrix.at[row.node_1, row.node_2] = matrix.at[row.node_2, row.node_1] = row.value
+    for node in nodes:
+        matrix.at[node, node] = 1.0
+    return matrix

@@ -1,0 +1,149 @@
+"""The report's pages: the numbers of `data` and the charts of `charts` through Jinja2 templates.
+
+Every page is static HTML with its CSS and SVG inline, so the folder opens from `file://`
+on a machine with no network and prints as it shows. Autoescape is on: a city or file name
+is text, never markup.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from tasks.engine.correlation import square
+from tasks.report import charts
+from tasks.report.data import (
+    EditionData,
+    ReportData,
+    city_facts,
+    framework_rows,
+    manifest_changes,
+    moves,
+    overview,
+    quality,
+)
+
+TEMPLATES = Path(__file__).with_name("templates")
+PAGES = (
+    ("index.html", "Overview"), ("framework.html", "Framework"), ("indicators.html", "Indicators"),
+    ("changes.html", "What changed"), ("robustness.html", "Robustness"), ("quality.html", "Data quality"),
+)  # fmt: skip
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """A number for a table cell: fixed decimals, a dash when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    return f"{float(value):,.{digits}f}"
+
+
+def signed(value: Any, digits: int = 2) -> str:
+    text = number(value, digits)
+    return text if text == "–" or text.startswith("-") else f"+{text}"
+
+
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    env.filters["num"] = number
+    env.filters["signed"] = signed
+    return env
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> Path:
+    """Write every page of `data.current`'s report into `out`; returns its `index.html`.
+
+    `data_docs` is the link to the run's Data Docs as the pages should write it (relative
+    to `out`, or a file URI), None when there are none.
+    """
+    env, cur = environment(), data.current
+    names, dims, root = data.names(), data.dimensions, data.root
+    palette = charts.colours(dims)
+    labels = {c: data.city(c)["en"] for c in cur.index().index}
+    table = overview(data)
+    base = {"edition": cur.edition, "pages": PAGES, "names": names, "dims": dims, "root": root,
+            "palette": palette, "previous": data.previous.edition if data.previous else None,
+            "city": data.city, "manifest": cur.manifest}  # fmt: skip
+
+    def page(template: str, target: str, depth: int = 0, **context: Any) -> None:
+        html = env.get_template(template).render(**base, up="../" * depth, current=target, **context)
+        _write(out / target, html)
+
+    contrib = cur["contributions"].pivot(index="city_code", columns="node", values="contribution")
+    index = table[root]
+    page("overview.html", "index.html", rows=table, top_n=data.top_n,
+         top=table.index[0], top_mean=index.nlargest(data.top_n).mean(),
+         chart=charts.contributions(contrib.loc[table.index, dims], labels, names, palette))  # fmt: skip
+    page("framework.html", "framework.html", tree=framework_rows(data))
+    page("indicators.html", "indicators.html", **_indicators(data, names, palette))
+    changed = moves(data)
+    prev = data.previous
+    chart = charts.contribution_changes(changed, labels, names, palette) if len(changed) else ""
+    diff = manifest_changes(prev.manifest, cur.manifest) if prev else None
+    page("changes.html", "changes.html", moves=changed, diff=diff, chart=chart)
+    unc, sens = cur["uncertainty"], cur["sensitivity"]
+    page("robustness.html", "robustness.html", uncertainty=unc, sensitivity=sens,
+         unc_chart=charts.uncertainty(unc, labels) if len(unc) else "",
+         sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
+    page("quality.html", "quality.html", q=quality(data), data_docs=data_docs)
+    for code in table.index:
+        facts = city_facts(data, code)
+        page("city.html", f"cities/{code}.html", depth=1, code=code, facts=facts, row=table.loc[code],
+             profile_chart=charts.profile(facts["profile"], names, palette, labels[code]),
+             history_chart=charts.rank_history(facts["history"], labels[code], len(table)))  # fmt: skip
+    return out / "index.html"
+
+
+def _indicators(data: ReportData, names: dict[str, str], palette: dict[str, str]) -> dict[str, Any]:
+    cur = data.current
+    scores = cur["scores"]
+    indicators = scores.loc[scores["level"] == 1, "node"].drop_duplicates().tolist()
+    parents = scores.drop_duplicates("node").set_index("node")["parent"].to_dict()
+    units = data.framework.set_index("code")["unit"].to_dict() if "unit" in data.framework else {}
+    raw = scores[scores["level"] == 1].pivot(index="city_code", columns="node", values="raw_value")
+    normalised = cur.wide()[indicators]
+    dist = charts.distributions(raw[indicators], normalised, names, units, palette, parents)
+    corr = cur["correlations"]
+    nodes = [data.root, *data.dimensions, *indicators]
+    flags = corr[corr["flag"].fillna("") != ""] if len(corr) else corr
+    heatmaps = {
+        m: charts.heatmap(square(corr, m, nodes), [names.get(n, n) for n in nodes],
+                          f"{m.title()} correlation of indicators, dimensions and index", f"corr-{m}",
+                          list(zip(flags.loc[flags["measure"] == m, "node_1"],
+                                   flags.loc[flags["measure"] == m, "node_2"], strict=True)))
+        for m in ("pearson", "spearman")
+    } if len(corr) else {}  # fmt: skip
+    alpha = corr[corr["measure"] == "cronbach_alpha"] if len(corr) else corr
+    return {"dist_chart": dist, "heatmaps": heatmaps, "flags": flags, "alpha": alpha,
+            "treatment": cur["treatment"], "units": units}  # fmt: skip
+
+
+def build_index(editions: list[EditionData], cities: pd.DataFrame, out: Path,
+                links: dict[int, str]) -> Path:  # fmt: skip
+    """`out/index.html`: every published edition, linked, and the rank history across them."""
+    names = cities.set_index("city_code")
+    ranks = pd.DataFrame({e.edition: e.index()["rank"] for e in editions}).sort_index(axis=1)
+    latest = ranks.columns.max() if len(ranks.columns) else None
+    if latest is not None:
+        ranks = ranks.sort_values(latest)
+    labels = {c: str(names.at[c, "name_en"]) if c in names.index else c for c in ranks.index}
+    chart = charts.bump(ranks, labels) if len(ranks.columns) else ""
+    newest_first = sorted(editions, key=lambda e: e.edition, reverse=True)
+    template = environment().get_template("editions.html")
+    html = template.render(editions=newest_first, links=links, ranks=ranks, names=names, chart=chart)
+    target = out / "index.html"
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / ".index.html.tmp"
+    temporary.write_text(html, encoding="utf-8")
+    os.replace(temporary, target)
+    return target
