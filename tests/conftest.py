@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 from pathlib import Path
@@ -33,7 +34,7 @@ def prefect_server():
     from prefect.testing.utilities import prefect_test_harness
 
     with (
-        prefect_test_harness(server_startup_timeout=90),
+        prefect_test_harness(server_startup_timeout=300),  # generous: a busy machine is only slower
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
@@ -41,11 +42,27 @@ def prefect_server():
 
 @pytest.fixture(scope="session")
 def shipped_store(tmp_path_factory) -> Path:
-    """The shipped sample's trade files ingested once (a warehouse holding only the trade store)."""
+    """The shipped sample's trade files ingested once (a warehouse holding only the trade store).
+
+    Under pytest-xdist, once for all workers of the run: the first to need it ingests it under
+    a file lock in the run's temporary folder, the others wait for it and read the same one
+    (tests only copy it: `seeded_warehouse`).
+    """
+    from filelock import FileLock
+
     from tasks.trade.ingest import update_store
 
-    template = tmp_path_factory.mktemp("store-template")
-    update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=template), workers=2)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        template = tmp_path_factory.mktemp("store-template")
+        update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=template), workers=2)
+        return template
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
+    template, done = shared / "store-template", shared / "store-template.done"
+    with FileLock(shared / "store-template.lock"):
+        if not done.exists():
+            shutil.rmtree(template, ignore_errors=True)  # a worker that died half-way
+            update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=template), workers=2)
+            done.touch()
     return template
 
 

@@ -25,6 +25,9 @@ from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _healthy, _monthly_t
 from tasks.warehouse.catalog import PROJECT_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# How long to wait for a server, a process or a run before giving up: generous, so that a busy
+# machine makes these tests slower, never failing; a test that is fine passes as soon as it is.
+PATIENCE_S = 300
 
 
 # --- the rules -----------------------------------------------------------------------------
@@ -149,7 +152,9 @@ def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse)
 
             with temporary_settings({PREFECT_API_URL: api_url}):
                 async with get_client() as client:
-                    deployments = await _await(lambda: _served(client), 60, "the served deployments")
+                    deployments = await _await(
+                        lambda: _served(client), "the served deployments", serving=serve
+                    )
                     _check_deployments(deployments)
                     annual = deployments["annual-edition"]
                     paths = {"raw_dir": str(raw_copy), "warehouse_dir": str(warehouse)}
@@ -161,7 +166,8 @@ def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse)
                         annual.id, parameters=paths, state=Scheduled(scheduled_time=scheduled_for)
                     )
                     ids = triggered.id, scheduled.id
-                    runs = await _await(lambda: _finished(client, *ids), 100, "the runs")
+                    # two editions, one after the other (the deployment's limit of one)
+                    runs = await _await(lambda: _finished(client, *ids), "the runs", 2 * PATIENCE_S, serve)
                     subflows = {run.id: await _subflow(client, run.id) for run in runs}
                     upcoming = await _upcoming(client, deployments)
             return runs, subflows, upcoming
@@ -195,7 +201,6 @@ def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse)
     log = (tmp_path / "serve.log").read_text()
     assert code == 0, log[-3000:]
     assert "Traceback" not in log and "| ERROR" not in log, log[-3000:]
-    assert prefect_api.startup_s + took < 120
 
 
 @pytest.mark.slow
@@ -205,8 +210,9 @@ def test_prefect_yaml_deploys_to_a_process_work_pool(prefect_api):
     for command in (("work-pool", "create", "coopindex", "--type", "process", "--overwrite"),
                     ("--no-prompt", "deploy", "--all")):  # fmt: skip
         done = subprocess.run(
-            _prefect(*command), env=prefect_api.env, cwd=PROJECT_ROOT, capture_output=True, text=True
-        )
+            _prefect(*command), env=prefect_api.env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+            timeout=PATIENCE_S,
+        )  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     async def deployments():
@@ -245,7 +251,7 @@ def test_serve_starts_its_own_server_without_an_api_url(tmp_path):
 
             with temporary_settings({PREFECT_API_URL: api_url}):
                 async with get_client() as client:
-                    return await _await(lambda: _served(client), 60, "the served deployments")
+                    return await _await(lambda: _served(client), "the served deployments", serving=serve)
 
         assert set(asyncio.run(deployments())) == set(DEPLOYMENTS)
     finally:
@@ -261,12 +267,8 @@ def test_serve_starts_its_own_server_without_an_api_url(tmp_path):
 
 
 def _serve_command() -> list[str]:
-    """`coopindex serve` once the command line has it, else this module's own entry point."""
-    from flows.cli import app
-
-    if any(command.name == "serve" for command in app.registered_commands):
-        return [sys.executable, "-m", "flows.cli", "serve"]
-    return [sys.executable, "-m", "flows.deployments"]
+    """`coopindex serve`, as a user runs it."""
+    return [sys.executable, "-m", "flows.cli", "serve"]
 
 
 def _prefect(*args: str) -> list[str]:
@@ -286,10 +288,11 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def _stop(process: subprocess.Popen | None) -> int | None:
-    """SIGTERM to the process group (Prefect shuts down gracefully), SIGKILL if it lingers."""
+    """SIGTERM to the process group (Prefect shuts down gracefully), SIGKILL if it lingers (a
+    graceful shutdown on a busy machine can take a while: killing it early would fail the test)."""
     if process is None:
         return None
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, PATIENCE_S), (signal.SIGKILL, 30)):
         if process.poll() is not None:
             break
         try:
@@ -312,7 +315,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for(check, process: subprocess.Popen, what: str, log: Path, timeout: float = 60) -> None:
+def _wait_for(check, process: subprocess.Popen, what: str, log: Path, timeout: float = PATIENCE_S) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -320,9 +323,12 @@ def _wait_for(check, process: subprocess.Popen, what: str, log: Path, timeout: f
         time.sleep(0.5)
 
 
-async def _await(check, timeout: float, what: str):
+async def _await(check, what: str, timeout: float = PATIENCE_S, serving: subprocess.Popen | None = None):
+    """Poll `check` until it finds something; stop early if the `serving` process has died."""
     deadline = time.monotonic() + timeout
     while not (found := await check()):
+        if serving is not None and serving.poll() is not None:
+            raise AssertionError(f"the served process exited ({serving.returncode}) before {what}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(1)
@@ -387,4 +393,4 @@ async def _upcoming(client, deployments: dict) -> dict[str, datetime]:
         found = {name: await next_run(d) for name, d in deployments.items()}
         return found if all(found.values()) else None
 
-    return await _await(all_scheduled, 30, "the scheduler's runs")
+    return await _await(all_scheduled, "the scheduler's runs")

@@ -1,16 +1,22 @@
-"""The real edition flow on the shipped sample: headline figures, trade facts, outputs, failures."""
+"""The edition on the shipped sample: headline figures, trade facts, outputs, failures.
+
+The figures and outputs are read from the edition published by the real Prefect flow (the
+session's `published_2018`, as `coopindex run` publishes it). The other runs here check data
+logic (other editions, bad rows, a broken reference file), so they run the declared pipeline
+in memory: the same steps the flow runs as tasks, without Prefect.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.edition.pipeline import EDITION, run_edition, start
 from tasks.quality.validation import DataValidationError
 from tasks.warehouse.catalog import EDITION_DATASETS, PROJECT_ROOT, Catalog
 from tests.conftest import copy_warehouse, seeded_warehouse, tree_digest
@@ -86,7 +92,10 @@ def test_duckdb_reads_every_output_and_the_manifest_describes_the_run(sample_edi
     assert "raw/trade/2015/2015-01.csv" not in manifest["inputs"]
     assert manifest["validation"]["success"] and manifest["validation"]["failed"] == 0
     assert manifest["row_counts"]["inputs"]["trade_records"] > 100_000
-    assert set(manifest["timings_s"]) >= {"load-inputs", "validate-inputs", "compute-index", "stage-edition"}
+    # every step before the manifest, timed (the manifest is assembled from these timings)
+    steps = [s.name for s in EDITION.steps]
+    assert list(manifest["timings_s"]) == steps[: steps.index("assemble-manifest")]
+    assert all(seconds >= 0 for seconds in manifest["timings_s"].values())
 
 
 def test_greek_trade_before_2019_is_quarantined_not_scored(two_bad_rows):
@@ -98,27 +107,23 @@ def test_greek_trade_before_2019_is_quarantined_not_scored(two_bad_rows):
 
 
 def test_a_broken_reference_file_stops_the_run_and_changes_nothing(published_2018, raw_copy, tmp_path):
-    from flows.edition import score_edition
-
     warehouse = copy_warehouse(published_2018[0], tmp_path / "warehouse")  # 2018 published from raw/
     before = tree_digest(warehouse)
     path = raw_copy / "reference" / "fx_rates.csv"
     path.write_text(path.read_text().replace("2018,USD,", "2018,usd,"))
 
     with pytest.raises(DataValidationError) as error:
-        score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+        run_edition(Catalog.at(raw_copy, warehouse), 2018)
     assert "raw/reference/fx_rates.csv, line" in str(error.value) and "column 'currency'" in str(error.value)
     assert tree_digest(warehouse) == before
     assert index_scores(Catalog(warehouse=warehouse)).index[0] == "NGB"
 
 
 def test_other_editions_follow_membership_and_replace_only_themselves(sample_edition, tmp_path):
-    from flows.edition import score_edition
-
     catalog, _ = sample_edition
     before_2018 = tree_digest(catalog.edition_dir(2018))
-    score_edition(2019, warehouse_dir=str(catalog.warehouse))
-    score_edition(2013, warehouse_dir=str(catalog.warehouse))
+    run_edition(catalog, 2019)
+    run_edition(catalog, 2013)
     assert tree_digest(catalog.edition_dir(2018)) == before_2018
 
     partners_2019 = set(pd.read_parquet(catalog.dataset(2019, "trade_facts"))["partner"])
@@ -170,12 +175,10 @@ NEGATIVE = ("raw/trade/2018/2018-03.csv", 40, "value")
 
 
 @pytest.fixture(scope="module")
-def two_bad_rows(prefect_server, shipped_store, tmp_path_factory) -> tuple[Catalog, dict]:
-    """Edition 2018 scored once by the real flow from a copy of raw/ with one bad row in each of
-    two files, few enough for each file to be quarantined, not blocked: trade with Greece in May
+def two_bad_rows(shipped_store, tmp_path_factory) -> tuple[Catalog, dict]:
+    """Edition 2018 scored once (in memory) from a copy of raw/ with one bad row in each of two
+    files, few enough for each file to be quarantined, not blocked: trade with Greece in May
     2018 (a member only from 2019) and a negative value in March."""
-    from flows.edition import score_edition
-
     base = tmp_path_factory.mktemp("two-bad-rows")
     raw = base / "raw"
     shutil.copytree(PROJECT_ROOT / "raw", raw)
@@ -187,9 +190,8 @@ def two_bad_rows(prefect_server, shipped_store, tmp_path_factory) -> tuple[Catal
     path.write_text("\n".join(lines) + "\n")
     _break_values(raw / "trade" / "2018" / "2018-03.csv", [40])
 
-    warehouse = seeded_warehouse(shipped_store, base / "warehouse")
-    summary = score_edition(2018, raw_dir=str(raw), warehouse_dir=str(warehouse))
-    return Catalog(warehouse=warehouse), summary
+    catalog = Catalog.at(raw, seeded_warehouse(shipped_store, base / "warehouse"))
+    return catalog, run_edition(catalog, 2018)["manifest"]["summary"]
 
 
 def test_a_few_bad_rows_are_quarantined_and_the_rest_published(two_bad_rows):
@@ -208,20 +210,25 @@ def test_a_few_bad_rows_are_quarantined_and_the_rest_published(two_bad_rows):
     assert summary["top"] == "NGB"
 
 
-def test_too_many_bad_rows_in_a_file_block_the_edition(prefect_server, raw_copy, tmp_path, warehouse):
-    from flows.edition import score_edition
-
+def test_too_many_bad_rows_in_a_file_block_the_edition(raw_copy, tmp_path, warehouse):
     _break_values(raw_copy / "trade" / "2018" / "2018-03.csv", range(40, 60))  # 20 of 16,777 rows: 0.12 %
     before = tree_digest(warehouse)  # the trade store, from the shipped sample
+    data = start(Catalog.at(raw_copy, warehouse), 2018)
     with pytest.raises(DataValidationError) as error:
-        score_edition(2018, raw_dir=str(raw_copy), warehouse_dir=str(warehouse))
+        EDITION.run(data)
     assert "raw/trade/2018/2018-03.csv, line 40, column 'value'" in str(error.value)
     assert "above the 0.1 % allowed" in str(error.value)
     assert tree_digest(warehouse) == before  # no edition, and the store as it was
-    assert Path(error.value.reports["data_docs"]).exists()
+    # the run's report of the refused file, written before the run stopped (the flow names it
+    # in the error, for `coopindex run` to print)
+    assert "stages" not in data and set(data["trade_reports"]) >= {"data_docs", "quarantine"}
+    assert (warehouse / data["trade_reports"]["data_docs"]).exists()
+    quarantined = pd.read_parquet(warehouse / data["trade_reports"]["quarantine"])
+    assert sorted(quarantined["line"]) == list(range(40, 60))
 
 
 def test_a_second_run_of_the_same_edition_waits_or_fails_clearly(sample_edition):
+    """The flow's lock, checked by calling the flow's function (`.fn`): no Prefect run needed."""
     from filelock import FileLock
 
     from flows.edition import EditionBusyError, score_edition
@@ -230,7 +237,7 @@ def test_a_second_run_of_the_same_edition_waits_or_fails_clearly(sample_edition)
     before = tree_digest(catalog.edition_dir(2018))
     lock = catalog.warehouse / ".locks" / "edition=2018.lock"
     with FileLock(lock), pytest.raises(EditionBusyError, match="edition 2018 is being scored by another run"):
-        score_edition(2018, warehouse_dir=str(catalog.warehouse), lock_timeout_s=0.5)
+        score_edition.fn(2018, warehouse_dir=str(catalog.warehouse), lock_timeout_s=0.5)
     assert tree_digest(catalog.edition_dir(2018)) == before
 
 

@@ -2,23 +2,30 @@
 
 The corpus is `tests/malformed/` (written by `tests/malformed/generate.py`): one small file per
 failure kind, named `<contract>__<kind>[_<variant>]`. Each file is read by the loader alone,
-then put in place of its raw input in a copy of the shipped sample and run through the real
-edition flow, which must stop with the same error and leave the published warehouse
-byte-identical.
+then put in place of its raw input in a copy of the shipped sample and run through the declared
+edition pipeline in memory (the steps the flow runs as tasks), which must stop with the same
+error and leave the published warehouse byte-identical. One file goes through `coopindex run`
+as a user runs it (a real process, a real Prefect flow run): the message printed once, exit 1.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tasks.edition.pipeline import run_edition
 from tasks.quality import load
 from tasks.quality.load import Kind, LoadError, check_folder, read_csv
-from tasks.warehouse.catalog import PROJECT_ROOT
+from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tests.conftest import copy_warehouse, tree_digest
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
@@ -250,11 +257,11 @@ def test_the_loader_names_kind_file_line_and_column(case, tmp_path):
     assert_error(error.value, case)
 
 
-# --- the real edition flow -------------------------------------------------------------------
+# --- the edition ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def published(prefect_server, published_2018, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+def published(published_2018, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
     """A private copy of raw/ and a warehouse with edition 2018 published from raw/ (the same
     files), once per module."""
     base = tmp_path_factory.mktemp("malformed")
@@ -264,28 +271,58 @@ def published(prefect_server, published_2018, tmp_path_factory) -> tuple[Path, P
     return raw, warehouse, tree_digest(warehouse)
 
 
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_the_edition_stops_and_the_warehouse_is_unchanged(case, published, tmp_path):
-    from flows.edition import score_edition
-
-    raw, pristine, digest = published
-    warehouse = tmp_path / "warehouse"  # each case on its own copy: one failure cannot spill over
-    shutil.copytree(pristine, warehouse, symlinks=True)
+@contextmanager
+def in_place(case: Case, raw: Path) -> Iterator[None]:
+    """The case's file in place of its raw input (or beside the indicator files), then put back."""
     target = raw / case.target
     original = target.read_bytes() if target.exists() else None
     shutil.copy(CORPUS / case.name, target)
     try:
-        with pytest.raises(LoadError) as error:
-            score_edition(2018, raw_dir=str(raw), warehouse_dir=str(warehouse))
+        yield
     finally:
         if original is None:
             target.unlink()
         else:
             target.write_bytes(original)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_the_edition_stops_and_the_warehouse_is_unchanged(case, published, tmp_path):
+    """The whole declared pipeline, in memory: it stops at the step that reads the file."""
+    raw, pristine, digest = published
+    warehouse = copy_warehouse(pristine, tmp_path / "warehouse")  # one failure cannot spill over
+    with in_place(case, raw), pytest.raises(LoadError) as error:
+        run_edition(Catalog.at(raw, warehouse), 2018)
     assert_error(error.value, case)
+    assert tree_digest(warehouse) == digest
+
+
+FLOW_CASE = next(c for c in CASES if c.name == "indicators__not_finite.csv")  # read after 3 tasks ran
+
+
+@pytest.mark.slow
+def test_coopindex_run_says_where_once_exits_1_and_publishes_nothing(published, tmp_path):
+    """`coopindex run` in its own process, with its own temporary Prefect server: a real flow run."""
+    raw, pristine, digest = published
+    warehouse = copy_warehouse(pristine, tmp_path / "warehouse")
+    with pytest.raises(LoadError) as expected:
+        read(FLOW_CASE)
+    assert_error(expected.value, FLOW_CASE)
+    # PREFECT_HOME as a user has it (the project's .prefect/, its database already migrated after
+    # a first run); a busy machine may take long to start the temporary server: slower, not failing.
+    env = os.environ | {"COLUMNS": "200", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    env.pop("PREFECT_API_URL", None)
+    with in_place(FLOW_CASE, raw):
+        result = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--warehouse", str(warehouse)],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
+        )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-4000:]
+    assert "Finished in state Failed" in result.stderr  # Prefect ran it, and the run failed
+    assert result.stdout.count(str(expected.value)) == 1, result.stdout
+    assert result.stdout.startswith("error: edition 2018 was not published: the inputs have problems")
+    assert "Traceback" not in output, output[-4000:]
     assert tree_digest(warehouse) == digest
 
 

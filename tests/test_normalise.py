@@ -16,20 +16,26 @@ def one(values, method, direction=1, scale=(0, 100), **settings):
     return normalise(data, pd.Series({"x": direction}), method, scale, settings=table)["x"].tolist()
 
 
-def test_the_registry_names_every_method():
-    assert sorted(NORMALISERS) == sorted(
-        [
-            "minmax",
-            "zscore",
-            "goalposts",
-            "rank",
-            "percentile",
-            "dist_max",
-            "dist_target",
-            "dist_reference",
-            "none",
-        ]
-    )
+# The settings a method needs to run at all (see the tests of each method below).
+NEEDS = {
+    "goalposts": {"goalpost_low": 1, "goalpost_high": 5},
+    "dist_target": {"target": 4},
+    "dist_reference": {"reference": "B"},
+}
+
+
+@pytest.mark.parametrize("method", sorted(NORMALISERS))
+def test_every_method_keeps_the_units_order_and_direction_turns_it(method):
+    """Whatever is registered: a better raw value never scores worse, and direction -1 turns
+    the order around ("none" passes the values through as they are)."""
+    values = [1.0, 2.0, 3.5, 5.0]
+    up = one(values, method, 1, **NEEDS.get(method, {}))
+    down = one(values, method, -1, **NEEDS.get(method, {}))
+    if method == "none":
+        assert up == down == values
+        return
+    assert np.all(np.diff(up) >= 0) and up[-1] > up[0], up
+    assert np.all(np.diff(down) <= 0) and down[-1] < down[0], down
 
 
 @pytest.mark.parametrize(
