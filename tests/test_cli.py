@@ -7,7 +7,6 @@ test_malformed.py; publishing is the session's `published_2018`.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,11 +32,6 @@ def coopindex(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str
         timeout=timeout,
         env=os.environ | {"COLUMNS": "160"},
     )
-
-
-def test_the_readme_shows_every_command_and_only_commands_that_exist():
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    assert set(re.findall(r"^\.venv/bin/coopindex (\w+)", readme, flags=re.MULTILINE)) == set(COMMANDS)
 
 
 def test_coopindex_help_in_its_own_process_lists_every_command():
