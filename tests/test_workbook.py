@@ -50,7 +50,11 @@ def rows(sheet) -> list[tuple]:
 
 def test_the_edition_carries_its_workbook_beside_unchanged_datasets(catalog, book):
     folder = catalog.edition_dir(2018)
-    expected = {f"{name}.parquet" for name in EDITION_DATASETS} | {"manifest.json", "edition-2018.xlsx"}
+    expected = {f"{name}.parquet" for name in EDITION_DATASETS} | {
+        "manifest.json",
+        "edition-2018.xlsx",
+        "report",
+    }
     assert {p.name for p in folder.iterdir()} == expected
     assert book.sheetnames == list(SHEETS)
     for sheet in book.worksheets:
