@@ -276,6 +276,7 @@ def score(
     method: Annotated[Path, typer.Option(help="Method YAML (see config/method.yaml).")],
     out: Annotated[Path, typer.Option(help="Folder for every stage as Parquet and results.csv.")],
     top: Annotated[int, typer.Option(help="How many units to print.")] = 10,
+    report: Annotated[bool, typer.Option(help="Also write the report (OUT/report/index.html).")] = False,
 ) -> None:
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
     from tasks.engine.analysis import analyse
@@ -306,6 +307,11 @@ def score(
         console.print(f"screened out: {', '.join(dropped['unit'])}")
     treated = stages.reports["treatment"].query("treated")
     console.print(f"outliers treated in {len(treated)} indicators; stages and results.csv in {out}")
+    if report:
+        from tasks.report.scored import write_scored_report
+
+        page = write_scored_report(stages, tree, chosen, analysis, units.names, data, out)
+        console.print(f"report: {page}", highlight=False)
 
 
 @app.command()

@@ -15,6 +15,7 @@ import websockets.sync.connection
 
 import flows  # noqa: F401 - Prefect defaults before Prefect is imported
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
+from tests.browser import browser  # noqa: F401 - the session's browser fixture
 
 # Once a flow has run, Prefect's events client keeps a websocket open in a background thread, and
 # websockets draws each ping's payload from the global `random` (its keepalive ping every 20 s,

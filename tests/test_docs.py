@@ -139,7 +139,7 @@ def command_lines() -> list[tuple[Path, list[str]]]:
     found = []
     for path in DOCS:
         for block in blocks(path, "sh"):
-            for line in block.splitlines():
+            for line in block.replace("\\\n", " ").splitlines():  # continuation lines joined
                 if line.startswith(COOPINDEX):
                     found.append((path, shlex.split(line, comments=True)[1:]))
     return found

@@ -6,43 +6,17 @@ missing browser fails instead, so CI cannot pass without having looked.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
+from tests.browser import links, visit
 from tests.test_report import two_editions
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]  # fmt: skip
-INSTALL = "install the browser tests' needs: pip install playwright==1.65.2; apt-get install -y chromium"
 # Page → how many charts it must show.
 PAGES = {"index.html": 1, "framework.html": 0, "indicators.html": 3, "changes.html": 1,
          "robustness.html": 2, "quality.html": 0, "cities/NGB.html": 2, "cities/XIY.html": 2}  # fmt: skip
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: a skipped browser test fails): {INSTALL}")
-    pytest.skip(f"{reason}: {INSTALL}")
-
-
-@pytest.fixture(scope="session")  # session: set up before the session's warehouse, so a skip is quick
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("Playwright is not installed")
-    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if not path:
-        _unavailable("Chromium is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +27,6 @@ def report(published_2018, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("report-screenshots")
-
-
-def visit(browser, url: str, shot: Path | None = None) -> tuple[object, list[str], list[str]]:
-    """Open `url` with every non-file request refused; the page, console errors, requests out."""
-    page = browser.new_page(viewport={"width": 1366, "height": 800})
-    errors: list[str] = []
-    outside: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file://") else None)
-    page.route(lambda url: not url.startswith("file://"), lambda route: route.abort())
-    page.goto(url)
-    page.wait_for_load_state("load")
-    if shot is not None:
-        page.screenshot(path=str(shot), full_page=True)
-    return page, errors, outside
-
-
-def links(page) -> list[str]:
-    return page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
 
 
 def test_every_page_opens_offline_with_its_charts_and_links(browser, report, screenshots):

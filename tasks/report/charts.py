@@ -76,16 +76,18 @@ def contributions(
         return to_svg(fig, "contributions", "Stacked dimension contributions per city")
 
 
-def profile(frame: pd.DataFrame, names: Mapping[str, str], palette: Mapping[str, str], city: str) -> str:
-    """A city's index and dimension scores against the median and the best city."""
+def profile(
+    frame: pd.DataFrame, names: Mapping[str, str], palette: Mapping[str, str], city: str, unit: str = "city"
+) -> str:
+    """A city's (unit's) index and dimension scores against the median and the best one."""
     with mpl.rc_context(STYLE):
         fig = _figure(6.5, 3.1, {"left": 0.36, "right": 0.98, "top": 0.97, "bottom": 0.27})
         ax = fig.add_subplot()
         y = np.arange(len(frame))
         ax.barh(y, frame["city"].fillna(0), color=[palette.get(n, "#333333") for n in frame.index],
                 height=0.6, label=city)  # fmt: skip
-        ax.scatter(frame["median"], y, marker="|", s=260, color="black", label="median city", zorder=3)
-        ax.scatter(frame["best"], y, marker="D", s=22, color=GREY, label="best city", zorder=3)
+        ax.scatter(frame["median"], y, marker="|", s=260, color="black", label=f"median {unit}", zorder=3)
+        ax.scatter(frame["best"], y, marker="D", s=22, color=GREY, label=f"best {unit}", zorder=3)
         ax.set_yticks(y, [names[n] for n in frame.index])
         ax.invert_yaxis()
         ax.set_xlim(0, 105)

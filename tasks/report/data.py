@@ -55,6 +55,17 @@ def read_edition(folder: Path, manifest: dict[str, Any] | None = None) -> Editio
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What the report is about: its title and what its units are called; an `edition` has
+    trade facts, earlier editions and a run's checks, an `index` from `coopindex score` has not."""
+
+    title: str = "China–CEEC city cooperation index"
+    unit: str = "city"
+    units: str = "cities"
+    kind: str = "edition"
+
+
+@dataclass(frozen=True)
 class ReportData:
     """The edition reported, the other published editions, and what names things."""
 
@@ -63,6 +74,7 @@ class ReportData:
     framework: pd.DataFrame  # code, name, parent, level, weight
     cities: pd.DataFrame  # city_code, name_en, name_zh
     top_n: int
+    subject: Subject = Subject()
 
     @property
     def previous(self) -> EditionData | None:
@@ -84,6 +96,17 @@ class ReportData:
     def root(self) -> str:
         return str(self.framework.loc[self.framework["parent"] == "", "code"].iloc[0])
 
+    def dimension_of(self) -> dict[str, str]:
+        """Each node's dimension (its ancestor just below the index): what colours it."""
+        parent = dict(zip(self.framework["code"], self.framework["parent"], strict=True))
+        dims, out = set(self.dimensions), {}
+        for code in parent:
+            node = code
+            while node and node not in dims:
+                node = parent.get(node, "")
+            out[code] = node
+        return out
+
     def names(self) -> dict[str, str]:
         return dict(zip(self.framework["code"], self.framework["name"], strict=True))
 
@@ -93,7 +116,7 @@ class ReportData:
         en = row.get("name_en")
         zh = row.get("name_zh")
         return {"code": code, "en": en if isinstance(en, str) and en else code,
-                "zh": zh if isinstance(zh, str) else ""}  # fmt: skip
+                "zh": zh if isinstance(zh, str) else "", "href": f"{self.subject.units}/{code}.html"}  # fmt: skip
 
 
 def overview(data: ReportData) -> pd.DataFrame:
@@ -142,7 +165,7 @@ def city_facts(data: ReportData, code: str) -> dict[str, Any]:
     trade = []
     history = []
     for ed in data.history:
-        ct = ed["city_trade"].set_index("city_code")
+        ct = ed["city_trade"].set_index("city_code") if len(ed["city_trade"]) else pd.DataFrame()
         if code in ct.index:
             row = ct.loc[code]
             trade.append({"edition": ed.edition, "trade_bn_cny": row["trade_bn_cny"],

@@ -33,6 +33,8 @@ PAGES = (
     ("index.html", "Overview"), ("framework.html", "Framework"), ("indicators.html", "Indicators"),
     ("changes.html", "What changed"), ("robustness.html", "Robustness"), ("quality.html", "Data quality"),
 )  # fmt: skip
+# Pages only an edition has: another edition to compare with, and a run's checks.
+EDITION_PAGES = ("changes.html", "quality.html")
 
 
 def number(value: Any, digits: int = 4) -> str:
@@ -66,14 +68,16 @@ def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> P
     `data_docs` is the link to the run's Data Docs as the pages should write it (relative
     to `out`, or a file URI), None when there are none.
     """
-    env, cur = environment(), data.current
+    env, cur, subject = environment(), data.current, data.subject
     names, dims, root = data.names(), data.dimensions, data.root
     palette = charts.colours(dims)
     labels = {c: data.city(c)["en"] for c in cur.index().index}
     table = overview(data)
-    base = {"edition": cur.edition, "pages": PAGES, "names": names, "dims": dims, "root": root,
+    edition = subject.kind == "edition"
+    pages = [p for p in PAGES if edition or p[0] not in EDITION_PAGES]
+    base = {"edition": cur.edition, "pages": pages, "names": names, "dims": dims, "root": root,
             "palette": palette, "previous": data.previous.edition if data.previous else None,
-            "city": data.city, "manifest": cur.manifest}  # fmt: skip
+            "city": data.city, "manifest": cur.manifest, "subject": subject}  # fmt: skip
 
     def page(template: str, target: str, depth: int = 0, **context: Any) -> None:
         html = env.get_template(template).render(**base, up="../" * depth, current=target, **context)
@@ -86,20 +90,21 @@ def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> P
          chart=charts.contributions(contrib.loc[table.index, dims], labels, names, palette))  # fmt: skip
     page("framework.html", "framework.html", tree=framework_rows(data))
     page("indicators.html", "indicators.html", **_indicators(data, names, palette))
-    changed = moves(data)
-    prev = data.previous
-    chart = charts.contribution_changes(changed, labels, names, palette) if len(changed) else ""
-    diff = manifest_changes(prev.manifest, cur.manifest) if prev else None
-    page("changes.html", "changes.html", moves=changed, diff=diff, chart=chart)
+    if edition:
+        changed = moves(data)
+        prev = data.previous
+        chart = charts.contribution_changes(changed, labels, names, palette) if len(changed) else ""
+        diff = manifest_changes(prev.manifest, cur.manifest) if prev else None
+        page("changes.html", "changes.html", moves=changed, diff=diff, chart=chart)
+        page("quality.html", "quality.html", q=quality(data), data_docs=data_docs)
     unc, sens = cur["uncertainty"], cur["sensitivity"]
     page("robustness.html", "robustness.html", uncertainty=unc, sensitivity=sens,
          unc_chart=charts.uncertainty(unc, labels) if len(unc) else "",
          sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
-    page("quality.html", "quality.html", q=quality(data), data_docs=data_docs)
     for code in table.index:
         facts = city_facts(data, code)
-        page("city.html", f"cities/{code}.html", depth=1, code=code, facts=facts, row=table.loc[code],
-             profile_chart=charts.profile(facts["profile"], names, palette, labels[code]),
+        page("city.html", data.city(code)["href"], depth=1, code=code, facts=facts, row=table.loc[code],
+             profile_chart=charts.profile(facts["profile"], names, palette, labels[code], subject.unit),
              history_chart=charts.rank_history(facts["history"], labels[code], len(table)))  # fmt: skip
     return out / "index.html"
 
@@ -108,7 +113,7 @@ def _indicators(data: ReportData, names: dict[str, str], palette: dict[str, str]
     cur = data.current
     scores = cur["scores"]
     indicators = scores.loc[scores["level"] == 1, "node"].drop_duplicates().tolist()
-    parents = scores.drop_duplicates("node").set_index("node")["parent"].to_dict()
+    parents = data.dimension_of()
     units = data.framework.set_index("code")["unit"].to_dict() if "unit" in data.framework else {}
     raw = scores[scores["level"] == 1].pivot(index="city_code", columns="node", values="raw_value")
     normalised = cur.wide()[indicators]
