@@ -116,7 +116,8 @@ class ReportData:
         en = row.get("name_en")
         zh = row.get("name_zh")
         return {"code": code, "en": en if isinstance(en, str) and en else code,
-                "zh": zh if isinstance(zh, str) else "", "href": f"{self.subject.units}/{code}.html"}  # fmt: skip
+                "zh": zh if isinstance(zh, str) else "",
+                "href": f"{self.subject.units}/{code}.html"}  # fmt: skip
 
 
 def overview(data: ReportData) -> pd.DataFrame:

@@ -166,6 +166,7 @@ class Catalog:
     def workbook(self, edition: int, folder: Path | None = None) -> Path:
         """The edition's Excel workbook, `edition-N.xlsx`, in the published edition (or in `folder`)."""
         return (folder or self.edition_dir(edition)) / f"edition-{edition}.xlsx"
+
     def edition_report(self, edition: int) -> Path:
         """The published edition's report, written into its version folder before the switch."""
         return self.edition_dir(edition) / REPORT
