@@ -64,8 +64,13 @@ class Treat(_Strict):
 
 
 class Normalise(_Strict):
+    """The default normalisation and its options (`tasks.engine.normalise` gives the formulas)."""
+
     method: str = "minmax"
     range: tuple[float, float] = (0.0, 100.0)
+    ties: Literal["min", "average", "max", "dense"] = "min"  # rank, percentile(_share); COINr's min
+    goalpost_cap: Literal["both", "none", "low", "high"] = "both"  # COINr's trunc2posts = TRUE
+    target_cap: bool = False  # dist_target: COINr's cap_max = FALSE, past the target above `high`
 
     @field_validator("range")
     @classmethod
