@@ -82,9 +82,10 @@ def a_pmean(values: np.ndarray, weights: np.ndarray, power: float = 1.0, **_: An
 
     Computed as m * exp(log1p(sum w expm1(p ln(x / m)) / sum w) / p) with m the unit's largest
     child, which is exact algebra and keeps an exponent near 0 or a large one from rounding
-    to 1 or overflowing.
+    to 1 or overflowing. Below |p| = 1e-250 (subnormal products) it is the geometric mean, which
+    differs from it by a relative O(p).
     """
-    if power == 0:
+    if abs(power) < 1e-250:
         return a_gmean(values, weights)
     if power == 1:
         return a_amean(values, weights)
