@@ -101,7 +101,7 @@ def n_goalposts(
 
 def _ranks(values: pd.Series, ties: str) -> tuple[pd.Series, int]:
     """Ranks (1 = lowest) with `ties`, and `n`: the units with a value, or under `dense` the largest rank."""
-    ranks = values.rank(method=ties, ascending=True, na_option="keep")  # type: ignore[arg-type]
+    ranks = values.rank(method=ties, ascending=True, na_option="keep")
     count = int(ranks.max()) if ties == "dense" and ranks.notna().any() else int(values.notna().sum())
     return ranks, count
 
@@ -122,7 +122,7 @@ def n_percentile_share(
     values: pd.Series, scale: tuple[float, float], *, ties: str = "min", **_: Any
 ) -> pd.Series:
     """Share of the units at or below the value's rank: rank / n * 100 (pandas `rank(pct=True)`)."""
-    return values.rank(method=ties, ascending=True, na_option="keep", pct=True) * 100  # type: ignore[arg-type]
+    return values.rank(method=ties, ascending=True, na_option="keep", pct=True) * 100
 
 
 def n_dist_max(values: pd.Series, scale: tuple[float, float], **_: Any) -> pd.Series:
