@@ -141,7 +141,7 @@ def bench_uncertainty(size: Size, replications: int, rng: np.random.Generator) -
     method = Method(name="bench", version="1", normalise={"method": "minmax", "range": (1.0, 100.0)})
     choices = [
         Choice("weights", "weight_noise", noise=0.25),
-        Choice("normalisation", "alternatives", alternatives=("minmax", "percentile")),
+        Choice("normalisation", "alternatives", alternatives=("minmax", "percentile_share")),
         Choice("aggregation", "alternatives", alternatives=("arithmetic", "geometric")),
         Choice("imputation", "alternatives", alternatives=("none", "mean")),
     ]

@@ -294,8 +294,8 @@ def score(
     except (ValueError, FileNotFoundError) as exc:
         _fail("the index could not be scored", exc)
     results = write_index(stages, tree, out, units.names, analysis)
-    shown = [tree.root, *tree.children(tree.root)["code"]]
     table = pd.read_csv(results).head(top)
+    shown = [c for c in [tree.root, *tree.children(tree.root)["code"]] if c in table.columns]
     view = Table(title=f"{tree.root}: top {top} of {len(stages.aggregated)} units")
     for column in ["rank", "unit", "name", *shown]:
         view.add_column(column, justify="left" if column in ("unit", "name") else "right")
@@ -305,6 +305,10 @@ def score(
     dropped = stages.reports["screening"].query("not kept")
     if len(dropped):
         console.print(f"screened out: {', '.join(dropped['unit'])}")
+    removed = stages.diagnostics["aggregation"]
+    if len(removed):
+        why = ", ".join(f"{n} {reason}" for reason, n in removed["reason"].value_counts().items())
+        console.print(f"aggregate scores removed: {len(removed)} ({why}); aggregation.parquet says why")
     treated = stages.reports["treatment"].query("treated")
     console.print(f"outliers treated in {len(treated)} indicators; stages and results.csv in {out}")
     if report:

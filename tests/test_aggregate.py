@@ -168,3 +168,9 @@ def test_coinr_asem_normalised_to_aggregated_matches_the_published_stage():
     out = aggregate(normalise(normalised, tree.column("direction"), "none"), tree)
     pd.testing.assert_frame_equal(out, published[out.columns], check_names=False, atol=1e-6, rtol=0)
     assert out["Index"].nlargest(3).round(2).tolist() == [68.38, 64.82, 64.80]
+
+
+def test_a_power_mean_with_a_subnormal_exponent_is_the_geometric_mean():
+    # p -> 0: exp((2 ln 2 + 1 ln 4) / 3) = 2^(4/3); found by hypothesis at p = 5e-324
+    out = AGGREGATORS["power"](np.array([[2.0, 4.0]]), np.array([2.0, 1.0]), power=5e-324)
+    assert out[0] == pytest.approx(2 ** (4 / 3), rel=1e-12)

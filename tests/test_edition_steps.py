@@ -52,7 +52,9 @@ def test_a_framework_column_sets_one_indicators_normalisation(tmp_path, inputs_2
     inputs = read(Catalog(config=config, warehouse=warehouse))
     stages = scored(inputs)
     tourists = stages.treated["ceec_tourists"]
-    pd.testing.assert_series_equal(stages.normalised["ceec_tourists"], tourists.rank(pct=True) * 100)
+    # COINr's percentile rank x 100, ties averaged as config/method.yaml says (normalise.ties)
+    percentile = (tourists.rank(method="average") - 1) / (tourists.notna().sum() - 1) * 100
+    pd.testing.assert_series_equal(stages.normalised["ceec_tourists"], percentile)
     growth = stages.treated["trade_growth"]
     assert stages.normalised["trade_growth"].tolist() == pytest.approx((growth.clip(0, 25) * 4).tolist())
     # every other indicator as with the shipped framework

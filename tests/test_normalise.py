@@ -59,16 +59,24 @@ def test_zscore_uses_the_sample_sd_and_ignores_the_range():
     assert all(np.isnan(one([3, 3, 3, 3], "zscore")))
 
 
-def test_rank_averages_ties_and_the_highest_value_ranks_highest():
-    assert one([1, 2, 2, 5], "rank") == [1, 2.5, 2.5, 4]
-    assert one([1, 2, 2, 5], "rank", -1) == [4, 2.5, 2.5, 1]
+def test_rank_gives_ties_the_lowest_rank_and_the_highest_value_the_highest_rank():
+    # R's rank(ties.method = "min"), COINr's n_rank default
+    assert one([1, 2, 2, 5], "rank") == [1, 2, 2, 4]
+    assert one([1, 2, 2, 5], "rank", -1) == [4, 2, 2, 1]
     out = one([1, np.nan, 2, 5], "rank")
     assert out[0] == 1 and np.isnan(out[1]) and out[2:] == [2, 3]
 
 
-def test_percentile_is_rank_over_count_times_100():
-    assert one([1, 2, 2, 5], "percentile") == [25, 62.5, 62.5, 100]
-    out = one([1, np.nan, 2, 5], "percentile", -1)
+def test_percentile_is_rank_minus_one_over_count_minus_one_times_100():
+    # ranks 1, 2, 2, 4 -> (0, 1, 1, 3) / 3
+    assert one([1, 2, 2, 5], "percentile") == pytest.approx([0, 100 / 3, 100 / 3, 100])
+    out = one([1, np.nan, 2, 5], "percentile", -1)  # ranks 3, -, 2, 1 of n = 3
+    assert out[0] == 100 and np.isnan(out[1]) and out[2:] == pytest.approx([50, 0])
+
+
+def test_percentile_share_is_rank_over_count_times_100():
+    assert one([1, 2, 2, 5], "percentile_share") == [25, 50, 50, 100]
+    out = one([1, np.nan, 2, 5], "percentile_share", -1)
     assert out[0] == 100 and np.isnan(out[1]) and out[2:] == pytest.approx([200 / 3, 100 / 3])
 
 
@@ -77,12 +85,17 @@ def test_dist_max_is_the_distance_to_the_best_unit():
     assert one([1, 2, 4, 5], "dist_max", -1, (1, 100)) == pytest.approx([100, 75.25, 25.75, 1])
 
 
-def test_dist_target_caps_at_the_target_and_scales_by_the_upper_bound():
-    # (1 - (4 - x) / (4 - 1)) * 100, x >= 4 capped
-    assert one([1, 2, 4, 5], "dist_target", target=4) == pytest.approx([0, 100 / 3, 100, 100])
-    assert one([1, 2, 4, 5], "dist_target", scale=(0, 1), target=4.5) == pytest.approx([0, 2 / 7, 6 / 7, 1])
-    # lower is better, target 2: 1 and 2 have reached it; 5 is the worst
-    assert one([1, 2, 4, 5], "dist_target", -1, target=2) == pytest.approx([100, 100, 100 / 3, 0])
+def test_dist_target_scales_by_the_upper_bound_and_caps_only_when_asked():
+    # (x - 1) / (4 - 1) * 100: 5 is a third past the target
+    assert one([1, 2, 4, 5], "dist_target", target=4) == pytest.approx([0, 100 / 3, 100, 400 / 3])
+    capped = one([1, 2, 4, 5], "dist_target", target=4, target_cap=True)
+    assert capped == pytest.approx([0, 100 / 3, 100, 100])
+    unit_range = one([1, 2, 4, 5], "dist_target", scale=(0, 1), target=4.5)
+    assert unit_range == pytest.approx([0, 2 / 7, 6 / 7, 8 / 7])
+    # lower is better, target 2: (5 - x) / (5 - 2); 1 is past it
+    assert one([1, 2, 4, 5], "dist_target", -1, target=2) == pytest.approx([400 / 3, 100, 100 / 3, 0])
+    capped = one([1, 2, 4, 5], "dist_target", -1, target=2, target_cap="true")
+    assert capped == pytest.approx([100, 100, 100 / 3, 0])
 
 
 def test_dist_reference_is_a_percentage_of_the_reference_unit():

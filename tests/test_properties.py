@@ -38,10 +38,11 @@ def trees(draw) -> Framework:
     )
 
 
-def column(values, method, direction=1, scale=(0, 100), **options):
+def column(values, method, direction=1, scale=(0, 100), ties="min", **options):
     data = pd.DataFrame({"x": values}, dtype="float64")
     table = pd.DataFrame(options, index=["x"]) if options else None
-    return normalise(data, pd.Series({"x": direction}), method, scale, settings=table)["x"].to_numpy()
+    out = normalise(data, pd.Series({"x": direction}), method, scale, settings=table, ties=ties)
+    return out["x"].to_numpy()
 
 
 def within(out, scale):
@@ -152,3 +153,65 @@ def test_every_mean_lies_between_the_smallest_and_largest_child(values, data, me
     if method == "power" and abs(power) > 0.05:  # the plain formula where it is well conditioned
         plain = (np.sum(weights * row[0] ** power) / weights.sum()) ** (1 / power)
         assert out == pytest.approx(plain, rel=1e-9)
+
+
+TIES = st.sampled_from(["min", "average", "max", "dense"])
+TIE_PRONE = st.lists(st.one_of(st.integers(-3, 3).map(float), st.just(np.nan)), min_size=1, max_size=12)
+
+
+@SETTINGS
+@given(TIE_PRONE, st.sampled_from([1, -1]), TIES)
+def test_ranks_give_tied_values_one_rank_in_order(values, direction, ties):
+    x = np.asarray(values, dtype="float64")
+    ranks = column(values, "rank", direction, ties=ties)
+    present = ~np.isnan(x)
+    assert np.isnan(ranks).tolist() == (~present).tolist()
+    for value in np.unique(x[present]):
+        assert len(set(ranks[x == value])) == 1
+    order = np.argsort(x[present] * direction, kind="stable")
+    assert (np.diff(ranks[present][order]) >= 0).all()
+    if present.any():
+        distinct = len(np.unique(x[present]))
+        top = {"min": present.sum() - (x == x[present][order][-1]).sum() + 1, "dense": distinct}
+        assert ranks[present].min() == 1 or ties in ("average", "max")
+        if ties in top:
+            assert ranks[present].max() == top[ties]
+
+
+@SETTINGS
+@given(TIE_PRONE, st.sampled_from([1, -1]), TIES)
+def test_percentiles_stay_within_0_and_100_and_reach_them_as_the_ties_say(values, direction, ties):
+    x = np.asarray(values, dtype="float64")
+    share = column(values, "percentile_share", direction, ties=ties)
+    assert within(share, (0, 100)) and (share[~np.isnan(x)] > 0).all()
+    out = column(values, "percentile", direction, ties=ties)
+    assert within(out, (0, 100))
+    if len(np.unique(x[~np.isnan(x)])) > 1:  # the lowest tie ranks 1 under min, the highest n under max
+        assert ties not in ("min", "dense") or np.nanmin(out) == 0
+        assert ties not in ("max", "dense") or np.nanmax(out) == pytest.approx(100)
+
+
+@SETTINGS
+@given(VALUES, st.sampled_from([1, -1]), SCALES, VALUE, st.floats(1e-3, 1e4))
+def test_goalpost_caps_bound_only_the_side_they_name(values, direction, scale, lower, width):
+    options = {"goalpost_low": lower, "goalpost_high": lower + width}
+    free = column(values, "goalposts", direction, scale, goalpost_cap="none", **options)
+    low, high = scale
+    for cap, expected in (
+        ("both", np.clip(free, low, high)),
+        ("low", np.maximum(free, low)),
+        ("high", np.minimum(free, high)),
+    ):
+        out = column(values, "goalposts", direction, scale, goalpost_cap=cap, **options)
+        assert np.allclose(out, expected, rtol=1e-9, atol=1e-9 * (high - low), equal_nan=True)
+
+
+@SETTINGS
+@given(st.lists(VALUE, min_size=2, max_size=12), VALUE, SCALES)
+def test_dist_target_caps_at_the_upper_bound_and_is_linear_otherwise(values, target, scale):
+    assume(target > min(values) + 1e-3)
+    free = column(values, "dist_target", 1, scale, target=target)
+    capped = column(values, "dist_target", 1, scale, target=target, target_cap=True)
+    expected = (np.asarray(values) - min(values)) / (target - min(values)) * scale[1]
+    assert np.allclose(free, expected, rtol=1e-9, atol=1e-9)
+    assert np.allclose(capped, np.minimum(expected, scale[1]), rtol=1e-9, atol=1e-9)

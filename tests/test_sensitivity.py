@@ -29,7 +29,7 @@ FIXED = [
 ]
 VARIED = [
     Choice("weights", "weight_noise", noise=0.3),
-    Choice("normalisation", "alternatives", alternatives=("minmax", "percentile")),
+    Choice("normalisation", "alternatives", alternatives=("minmax", "percentile_share")),
     Choice("aggregation", "alternatives", alternatives=("arithmetic", "geometric")),
     Choice("imputation", "alternatives", alternatives=("none", "mean")),
 ]

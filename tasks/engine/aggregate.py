@@ -1,10 +1,12 @@
 """Aggregate: combine children into their parent node, level by level up to the index.
 
-Weights are relative within a parent and renormalised over the children a unit has; a node
-is missing for a unit when the weight share of its available children falls below
-`min_share`. Means are small named functions (COINr's `a_amean` ...) chosen by name: one
-`method` for all, overridden per level (`by_level`) and, beyond COINr, per node (`by_node`,
-which wins over the level).
+Weights are relative within a parent and renormalised over the children a unit has. A node
+is missing for a unit when the weight share of its available children, `sum(w present) /
+sum(w)`, falls below `min_share` (the method file's default 0.5; 0 keeps a node while any child
+has a value). COINr's `dat_thresh` is the same test on the count share `sum(present) / n`, and
+off by default; they agree under equal weights. Means are small named functions (COINr's
+`a_amean` ...) chosen by name: one `method` for all, overridden per level (`by_level`) and,
+beyond COINr, per node (`by_node`, which wins over the level).
 
 | name | weighted mean over the present children (weights w renormalised to sum 1) |
 | --- | --- |
@@ -15,12 +17,17 @@ which wins over the level).
 
 The power mean needs x > 0 for p <= 0 and x >= 0 for other p than 1.
 
-A value the mean cannot take (a zero or negative child of a geometric or harmonic mean) is
-an error naming the node and the unit, unless `offset` is given: then `offset` is added to
-every child value before any mean but the arithmetic one and subtracted from the result
-(so a shifted geometric mean `exp(sum(w ln(x + offset))) - offset`; it equals no mean of
-the unshifted values, and the result depends on the offset chosen, which the method file
-should record).
+A value the mean cannot take (a zero or negative child of a geometric or harmonic mean) is,
+with `nonpositive: error` (the default, as COINr's `a_gmean` stops), an error naming the node
+and the unit; with `nonpositive: missing` that unit's node is missing instead and the report
+says why, while the other units are scored (a min-max score of 0 is the worst unit, so the
+default refuses to drop it silently). `offset`, when given, is added to every child value
+before any mean but the arithmetic one and subtracted from the result (so a shifted geometric
+mean `exp(sum(w ln(x + offset))) - offset`; it equals no mean of the unshifted values, and the
+result depends on the offset chosen, which the method file should record).
+
+`aggregate_with_report` also returns the report: one row per unit and node left missing
+although some child had a value, with its `reason` (`min_share` or `nonpositive`) and `detail`.
 
 `aggregate` builds an `AggregationPlan` (which node, which children, which mean, which shift
 and domain) from the framework and these settings and executes it on a units x indicators
@@ -75,9 +82,10 @@ def a_pmean(values: np.ndarray, weights: np.ndarray, power: float = 1.0, **_: An
 
     Computed as m * exp(log1p(sum w expm1(p ln(x / m)) / sum w) / p) with m the unit's largest
     child, which is exact algebra and keeps an exponent near 0 or a large one from rounding
-    to 1 or overflowing.
+    to 1 or overflowing. Below |p| = 1e-250 (subnormal products) it is the geometric mean, which
+    differs from it by a relative O(p).
     """
-    if power == 0:
+    if abs(power) < 1e-250:
         return a_gmean(values, weights)
     if power == 1:
         return a_amean(values, weights)
@@ -152,6 +160,7 @@ class AggregationPlan:
     indicators: tuple[str, ...]
     nodes: tuple[PlanNode, ...]
     threshold: float  # a node is missing below this share of its children's weight
+    nonpositive: str = "error"  # a child outside the mean's domain: "error" or "missing" (that unit)
 
     @classmethod
     def build(
@@ -164,8 +173,11 @@ class AggregationPlan:
         by_node: Mapping[str, str] | None = None,
         power: float = 1.0,
         offset: float | None = None,
+        nonpositive: str = "error",
     ) -> AggregationPlan:
         """The plan of `aggregate` with these settings (its docstring says what they mean)."""
+        if nonpositive not in NONPOSITIVE:
+            raise ValueError(f"nonpositive must be one of {list(NONPOSITIVE)}, not {nonpositive!r}")
         by_level = dict(by_level or {})
         by_node = dict(by_node or {})
         for name in [method, *by_level.values(), *by_node.values()]:
@@ -199,7 +211,12 @@ class AggregationPlan:
                 )
         table_weights = framework.column("weight").to_numpy(dtype="float64")
         return cls(
-            tuple(codes), table_weights, tuple(framework.indicators), tuple(nodes), max(min_share, 1e-12)
+            tuple(codes),
+            table_weights,
+            tuple(framework.indicators),
+            tuple(nodes),
+            max(min_share, 1e-12),
+            nonpositive,
         )
 
     @property
@@ -226,10 +243,12 @@ class AggregationPlan:
                 out[node.child_rows] = _given_weights(node, given)
         return out
 
-    def execute(self, indicators: np.ndarray, weights: np.ndarray, units: Sequence) -> np.ndarray:
+    def execute(
+        self, indicators: np.ndarray, weights: np.ndarray, units: Sequence, report: list | None = None
+    ) -> np.ndarray:
         """The score matrix (units x indicators, then aggregates) from `indicators` (units x
         indicators, framework order) and `weights` (one per framework row); `units` name the
-        rows in errors."""
+        rows in errors and in the rows appended to `report` (the module doc's report)."""
         scores = np.empty((indicators.shape[0], self.width))
         scores[:, : indicators.shape[1]] = indicators
         for node in self.nodes:
@@ -239,29 +258,62 @@ class AggregationPlan:
             child_weights = weights[node.child_rows]
             if node.shift is not None:
                 values = values + node.shift
-            if node.strict is not None:
-                _check_domain(values, node, units)
+            bad = None if node.strict is None else _out_of_domain(values, node, units, self.nonpositive)
             present = np.where(~np.isnan(values), child_weights, 0.0).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = present / child_weights.sum()
             result = node.mean(values, child_weights)
             if node.shift is not None:
                 result = result - node.shift
-            scores[:, node.column] = np.where(share >= self.threshold, result, np.nan)
+            kept = share >= self.threshold
+            if bad is not None:
+                kept &= ~bad
+            scores[:, node.column] = np.where(kept, result, np.nan)
+            if report is not None:
+                report.extend(_removed(values, node, units, share, kept, bad))
         return scores
 
 
-def _check_domain(values: np.ndarray, node: PlanNode, units: Sequence) -> None:
+NONPOSITIVE = ("error", "missing")
+REPORT_COLUMNS = ["unit", "node", "reason", "detail"]
+
+
+def _out_of_domain(values: np.ndarray, node: PlanNode, units: Sequence, mode: str) -> np.ndarray | None:
+    """Units (a row mask) with a child the mean cannot take; under `error` the first is raised."""
     with np.errstate(invalid="ignore"):
         bad = (values <= 0) if node.strict else (values < 0)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        need = "positive" if node.strict else "non-negative"
-        hint = "after the offset" if node.shift is not None else "(give an offset to shift them)"
-        raise ValueError(
-            f"{node.mean_name} mean of node {node.code!r}: unit {units[row]!r} has child "
-            f"{node.child_codes[column]!r} = {values[row, column]:g}, the mean needs {need} values {hint}"
-        )
+    if not bad.any():
+        return None
+    if mode == "missing":
+        return bad.any(axis=1)
+    row, column = np.argwhere(bad)[0]
+    need = "positive" if node.strict else "non-negative"
+    hint = "after the offset" if node.shift is not None else "(give an offset to shift them)"
+    raise ValueError(
+        f"{node.mean_name} mean of node {node.code!r}: unit {units[row]!r} has child "
+        f"{node.child_codes[column]!r} = {values[row, column]:g}, the mean needs {need} values {hint}"
+    )
+
+
+def _removed(
+    values: np.ndarray,
+    node: PlanNode,
+    units: Sequence,
+    share: np.ndarray,
+    kept: np.ndarray,
+    bad: np.ndarray | None,
+) -> list[tuple[str, str, str, str]]:
+    """Report rows for the units whose node was removed although some child had a value."""
+    rows = []
+    for row in np.flatnonzero(~kept & (share > 0)):
+        if bad is not None and bad[row]:
+            with np.errstate(invalid="ignore"):
+                column = int(np.argmax((values[row] <= 0) if node.strict else (values[row] < 0)))
+            child = f"{node.child_codes[column]} = {values[row, column]:g}"
+            rows.append((units[row], node.code, "nonpositive", f"{node.mean_name} mean of {child}"))
+        else:
+            rows.append((units[row], node.code, "min_share", f"weight share {share[row]:.4g} present"))
+    return rows
 
 
 def _given_weights(node: PlanNode, weights: pd.Series) -> np.ndarray:
@@ -285,21 +337,46 @@ def aggregate(
     weights: pd.Series | None = None,
     power: float = 1.0,
     offset: float | None = None,
+    nonpositive: str = "error",
 ) -> pd.DataFrame:
     """Scores of every aggregate node (columns) for every unit (rows), lowest level first.
 
     `by_level` (level -> method) overrides `method`; `by_node` (node code -> method) overrides
     both. `weights` (indexed by code) replace the framework's weights of every parent whose
     children it names (all of them; they are relative within the parent). `power` is the
-    exponent of the `power` mean; `offset` shifts the children before the mean (module doc).
+    exponent of the `power` mean; `offset` shifts the children before the mean and
+    `nonpositive` says what a child outside the mean's domain does (module doc).
     """
+    return aggregate_with_report(
+        normalised, framework, method, min_share, by_level=by_level, by_node=by_node,
+        weights=weights, power=power, offset=offset, nonpositive=nonpositive,
+    )[0]  # fmt: skip
+
+
+def aggregate_with_report(
+    normalised: pd.DataFrame,
+    framework: Framework,
+    method: str = "arithmetic",
+    min_share: float = 0.0,
+    *,
+    by_level: Mapping[int, str] | None = None,
+    by_node: Mapping[str, str] | None = None,
+    weights: pd.Series | None = None,
+    power: float = 1.0,
+    offset: float | None = None,
+    nonpositive: str = "error",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`aggregate`'s scores and the report of the nodes it removed (`unit, node, reason, detail`)."""
     plan = AggregationPlan.build(
-        framework, method, min_share, by_level=by_level, by_node=by_node, power=power, offset=offset
-    )
+        framework, method, min_share, by_level=by_level, by_node=by_node, power=power, offset=offset,
+        nonpositive=nonpositive,
+    )  # fmt: skip
     absent = [code for code in framework.indicators if code not in normalised.columns]
     if absent:
         raise ValueError(f"aggregate: no scores for the indicators {absent}")
     indicators = normalised[framework.indicators].to_numpy(dtype="float64")
-    scores = plan.execute(indicators, plan.weights(weights), normalised.index)
+    removed: list = []
+    scores = plan.execute(indicators, plan.weights(weights), normalised.index, removed)
     out = {node.code: scores[:, node.column] for node in plan.nodes}
-    return pd.DataFrame(out, index=normalised.index, columns=plan.aggregates)
+    report = pd.DataFrame(removed, columns=REPORT_COLUMNS).astype("str")
+    return pd.DataFrame(out, index=normalised.index, columns=plan.aggregates), report

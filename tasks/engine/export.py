@@ -34,14 +34,15 @@ def write_index(
     names: pd.Series | None = None,
     analysis: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
-    """Write stages, long scores, reports, analysis and results to `out`; returns the results CSV."""
+    """Write stages, long scores, reports and diagnostics, analysis and results to `out`; returns
+    the results CSV."""
     out.mkdir(parents=True, exist_ok=True)
     for name, table in (analysis or {}).items():
         write_parquet(table, out / f"{name}.parquet")
     for stage in STAGES:
         write_parquet(stages.stage(stage).rename_axis("unit").reset_index(), out / f"{stage}.parquet")
     write_parquet(stages.scores, out / "scores.parquet")
-    for name, report in stages.reports.items():
+    for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
     results = out / "results.csv"

@@ -6,7 +6,8 @@ named functions looked up by name, as COINr's `i_mean`, `i_mean_grp` ...:
 
 - cross-section (units x indicators): `none`, `mean`, `median` over all units; `group_mean`,
   `group_median` within the unit's group (COINr's ASEM example uses the mean within the
-  Europe/Asia group); `constant`.
+  Europe/Asia group); `constant`. A unit without a group label keeps its gaps, as COINr's
+  `i_mean_grp` (`skip_f_na = TRUE`) leaves it while it fills the others; `impute_gaps` reports it.
 - panel (rows = unit x time): `latest` (last earlier value of the same unit), `interpolate`
   (linear in time between a unit's own observations, never extrapolated), `constant`.
 """
@@ -81,11 +82,37 @@ def impute(
     if method in _GROUPED:
         if groups is None:
             raise ValueError(f"imputation {method!r} needs groups (one group per unit)")
-        groups = groups.reindex(data.index)
-        ungrouped = groups.index[groups.isna()]
-        if len(ungrouped):
-            raise ValueError(f"imputation {method!r}: no group for units {sorted(map(str, ungrouped))}")
+        groups = _labels(groups, data.index)
+        if groups.isna().all():
+            raise ValueError(f"imputation {method!r}: no unit has a group")
     return _keep_present(data, IMPUTERS[method](data, groups, value))
+
+
+def _labels(groups: pd.Series, index: pd.Index) -> pd.Series:
+    """Group labels aligned to `index`; an empty or blank label is no label."""
+    groups = groups.reindex(index)
+    return groups.where(groups.astype("str").str.strip() != "").where(groups.notna())
+
+
+GAP_COLUMNS = ["unit", "indicator", "reason"]
+
+
+def impute_gaps(imputed: pd.DataFrame, method: str, groups: pd.Series | None = None) -> pd.DataFrame:
+    """The gaps `method` left in `imputed`, one row per unit and indicator, with the reason.
+
+    `no group`: the unit has no group label; `no value in its group`: no unit of its group has
+    the indicator; `no value`: no unit has it (mean, median); `not imputed`: any other method.
+    """
+    gaps = imputed.isna().stack(future_stack=True)
+    gaps = gaps[gaps].index.to_frame(index=False, name=["unit", "indicator"])
+    if method in _GROUPED and groups is not None:
+        labels = _labels(groups, imputed.index).reindex(gaps["unit"]).to_numpy()
+        reason = np.where(pd.isna(labels), "no group", "no value in its group")
+    elif method in ("mean", "median"):
+        reason = np.full(len(gaps), "no value")
+    else:
+        reason = np.full(len(gaps), "not imputed")
+    return gaps.assign(reason=reason).astype("str")[GAP_COLUMNS]
 
 
 # panel methods: (values: one unit's rows sorted by time, times of those rows, value) -> candidate fills

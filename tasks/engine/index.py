@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tasks.engine.aggregate import aggregate, framework_means
+from tasks.engine.aggregate import aggregate_with_report, framework_means
 from tasks.engine.denominate import denominate
 from tasks.engine.framework import Framework
-from tasks.engine.impute import impute, impute_panel
+from tasks.engine.impute import impute, impute_gaps, impute_panel
 from tasks.engine.method import Method, MethodError
 from tasks.engine.normalise import normalise
 from tasks.engine.results import score_table
@@ -40,6 +40,9 @@ class IndexStages:
     scores: pd.DataFrame  # long: unit, node, level, parent, raw_value, score, rank, weight_in_index
     weights: pd.Series  # weight of every node relative to its parent, as used
     reports: dict[str, pd.DataFrame] = field(default_factory=dict)  # screening, treatment
+    # imputation (gaps left), aggregation (nodes removed): written by `coopindex score`, not
+    # (yet) published with an edition, whose datasets are a contract of their own
+    diagnostics: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def stage(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
@@ -97,9 +100,12 @@ def compute_index(
         method.normalise.method,
         method.normalise.range,
         settings=settings,
+        ties=method.normalise.ties,
+        goalpost_cap=method.normalise.goalpost_cap,
+        target_cap=method.normalise.target_cap,
     )
     weights = WEIGHTERS[method.weight.method](normalised, framework)
-    aggregated = aggregate(
+    aggregated, removed = aggregate_with_report(
         normalised,
         framework,
         method.aggregate.method,
@@ -109,6 +115,7 @@ def compute_index(
         weights=weights,
         power=method.aggregate.power,
         offset=method.aggregate.offset,
+        nonpositive=method.aggregate.nonpositive,
     )
     scores = score_table(
         raw.loc[normalised.index], normalised, aggregated, framework, framework.effective_weights(weights)
@@ -124,6 +131,7 @@ def compute_index(
         scores=scores,
         weights=weights,
         reports={"screening": screening.report, "treatment": treatment.report},
+        diagnostics={"imputation": _gaps(imputed, method, groups), "aggregation": removed},
     )
 
 
@@ -144,6 +152,21 @@ def _screen(data: pd.DataFrame, method: Method) -> ScreenResult:
     return screen(data, method.screen.min_availability, method.screen.include, method.screen.exclude)
 
 
+def _group(data: pd.DataFrame, method: Method, groups: pd.DataFrame | None) -> pd.Series | None:
+    name = method.impute.group
+    if not name:
+        return None
+    if groups is None or name not in groups.columns:
+        raise MethodError(f"imputation group column {name!r} is not in the unit table")
+    return groups.loc[data.index, name]
+
+
+def _gaps(imputed: pd.DataFrame, method: Method, groups: pd.DataFrame | None) -> pd.DataFrame:
+    if method.impute.method == "none":
+        return impute_gaps(imputed.iloc[:0], method.impute.method)
+    return impute_gaps(imputed, method.impute.method, _group(imputed, method, groups))
+
+
 def _impute(
     data: pd.DataFrame, method: Method, groups: pd.DataFrame | None, history: pd.DataFrame | None
 ) -> pd.DataFrame:
@@ -152,12 +175,7 @@ def _impute(
         if history is None:
             raise MethodError(f"imputation {settings.method!r} needs earlier years' values (history)")
         return _impute_from_history(data, settings.method, history)
-    group = None
-    if settings.group:
-        if groups is None or settings.group not in groups.columns:
-            raise MethodError(f"imputation group column {settings.group!r} is not in the unit table")
-        group = groups.loc[data.index, settings.group]
-    return impute(data, settings.method, groups=group, value=settings.value)
+    return impute(data, settings.method, groups=_group(data, method, groups), value=settings.value)
 
 
 def _impute_from_history(data: pd.DataFrame, method: str, history: pd.DataFrame) -> pd.DataFrame:

@@ -64,8 +64,13 @@ class Treat(_Strict):
 
 
 class Normalise(_Strict):
+    """The default normalisation and its options (`tasks.engine.normalise` gives the formulas)."""
+
     method: str = "minmax"
     range: tuple[float, float] = (0.0, 100.0)
+    ties: Literal["min", "average", "max", "dense"] = "min"  # rank, percentile(_share); COINr's min
+    goalpost_cap: Literal["both", "none", "low", "high"] = "both"  # COINr's trunc2posts = TRUE
+    target_cap: bool = False  # dist_target: COINr's cap_max = FALSE, past the target above `high`
 
     @field_validator("range")
     @classmethod
@@ -80,12 +85,17 @@ class Weight(_Strict):
 
 
 class Aggregate(_Strict):
+    """Means level by level (`tasks.engine.aggregate` gives the formulas and the report)."""
+
     method: str = "arithmetic"
+    # A node is missing for a unit when the weight share of its present children is below this.
     min_share: float = Field(default=0.5, ge=0.0, le=1.0)
     by_level: dict[int, str] = {}  # level -> method, overrides `method` for that level
     by_node: dict[str, str] = {}  # node code -> method, overrides the level's method
     power: float = 1.0  # exponent of the generalised (power) mean
     offset: float | None = None  # added before geometric/harmonic means so zeros do not fail
+    # A child a geometric/harmonic mean cannot take: stop the run, or leave that unit's node missing.
+    nonpositive: Literal["error", "missing"] = "error"
 
 
 class UncertainChoice(_Strict):

@@ -85,6 +85,7 @@ class MonteCarlo:
                 by_node=framework_means(self.framework) | dict(settings.by_node),
                 power=settings.power,
                 offset=settings.offset,
+                nonpositive=settings.nonpositive,
             )
         return self._plans[aggregation]
 

@@ -9,18 +9,31 @@ returning the normalised values. Missing values stay missing.
 | --- | --- |
 | `minmax` | `low + (x - min) / (max - min) * (high - low)`; no spread -> missing |
 | `zscore` | `(x - mean) / sd`, sample sd (ddof 1, as pandas `.std()`); `scale` is ignored |
-| `goalposts` | `low + (clip(x, gl, gh) - gl) / (gh - gl) * (high - low)`, goalposts `gl < gh` |
-| `rank` | rank among the units, ties get the average rank, the highest value the highest rank |
-| `percentile` | `rank / count * 100` (pandas `rank(pct=True) * 100`), ties averaged |
+| `goalposts` | `low + (cap(x) - gl) / (gh - gl) * (high - low)`, goalposts `gl < gh`, `cap` below |
+| `rank` | `r`: the rank among the units (1 = lowest value), ties as `ties` says |
+| `percentile` | `(r - 1) / (n - 1) * 100` (COINr's `n_prank` x 100): the lowest unit scores 0 |
+| `percentile_share` | `r / n * 100` (pandas `rank(pct=True) * 100`): the lowest unit scores 100 / n |
 | `dist_max` | `high - (max - x) / (max - min) * (high - low)`: the distance to the best unit |
-| `dist_target` | `min(1, 1 - (target - x) / (target - min)) * high` (`min` over the units) |
+| `dist_target` | `(x - min) / (target - min) * high` (`min` over the units), capped if `target_cap` |
 | `dist_reference` | `x / x[reference unit] * 100` (direction -1: `x[reference] / x * 100`) |
 | `none` | the values as they are (already scores; neither transform nor direction applied) |
 
+Ranks (`rank`, `percentile`, `percentile_share`) follow `ties` (R's and pandas' `ties.method`):
+`min` (COINr's default, "sport" ranking: 1, 2, 2, 4), `average` (1, 2.5, 2.5, 4), `max`
+(1, 3, 3, 4) or `dense` (1, 2, 2, 3). `n` is the number of units with a value; under `dense`
+it is the number of distinct values (the largest rank), so that the best unit still scores 100.
+`percentile` of a single unit is missing (0 / 0, as in COINr).
+
+`goalposts` caps as `goalpost_cap` says, in score terms: `both` (COINr's `trunc2posts = TRUE`:
+`clip(x, gl, gh)`), `none` (`trunc2posts = FALSE`: scores may leave the range), `low` (no score
+below `low`, none capped above) or `high` (no score above `high`).
+
 `dist_max` is algebraically min-max, written as COINr's `n_dist2max` (the distance to the
-frontier); `dist_target` is COINr's `n_dist2targ` with the cap, scaled by the range's upper
-bound only (a unit at the minimum scores 0 whatever `low` is); `dist_reference` is a
-percentage of the reference unit and is not confined to the range.
+frontier); `dist_target` is COINr's `n_dist2targ`, scaled by the range's upper bound only (a
+unit at the minimum scores 0 whatever `low` is), and like COINr (`cap_max = FALSE`) uncapped
+by default: a unit past the target scores above `high` (1.1 x `high` 10 % past it) unless
+`target_cap` is true. `dist_reference` is a percentage of the reference unit and is not
+confined to the range.
 
 Direction -1 negates the values before normalisation, so a lower raw value scores higher;
 goalposts and targets are negated with them (the goalposts swap: raw `[gl, gh]` becomes
@@ -31,8 +44,10 @@ Per-indicator settings come from an optional `settings` table indexed by indicat
 with optional columns `normalise` (method; empty = the default `method`), `goalpost_low`,
 `goalpost_high`, `transform` (`""`, `"ln"`, `"log10"`: applied first, before the direction,
 to the values and to the indicator's goalposts or target, whatever the method but `none`),
-`target` (raw units) and `reference` (a unit code of `data`'s index; the keyword
-`reference` gives one for every indicator without its own).
+`target` (raw units), `reference` (a unit code of `data`'s index; the keyword
+`reference` gives one for every indicator without its own), `goalpost_cap` and `target_cap`
+(override the keywords of the same name for that indicator). A goalpost or target that is
+not a number is an error naming the indicator and the column.
 """
 
 from __future__ import annotations
@@ -69,22 +84,45 @@ def n_zscore(values: pd.Series, scale: tuple[float, float], **_: Any) -> pd.Seri
 
 
 def n_goalposts(
-    values: pd.Series, scale: tuple[float, float], *, goalposts: tuple[float, float], **_: Any
+    values: pd.Series,
+    scale: tuple[float, float],
+    *,
+    goalposts: tuple[float, float],
+    cap: str = "both",
+    **_: Any,
 ) -> pd.Series:
-    """Fixed goalposts (lower, upper) mapped to [low, high]; values beyond them are capped."""
+    """Fixed goalposts (lower, upper) mapped to [low, high]; `cap` says which end is capped."""
     low, high = scale
     lower, upper = goalposts
-    return (values.clip(lower, upper) - lower) / (upper - lower) * (high - low) + low
+    floor = lower if cap in ("both", "low") else None
+    ceiling = upper if cap in ("both", "high") else None
+    return (values.clip(floor, ceiling) - lower) / (upper - lower) * (high - low) + low
 
 
-def n_rank(values: pd.Series, scale: tuple[float, float], **_: Any) -> pd.Series:
-    """Rank of the value (1 = lowest, ties averaged): the highest value gets the highest rank."""
-    return values.rank(method="average", ascending=True, na_option="keep")
+def _ranks(values: pd.Series, ties: str) -> tuple[pd.Series, int]:
+    """Ranks (1 = lowest) with `ties`, and `n`: the units with a value, or under `dense` the largest rank."""
+    ranks = values.rank(method=ties, ascending=True, na_option="keep")
+    count = int(ranks.max()) if ties == "dense" and ranks.notna().any() else int(values.notna().sum())
+    return ranks, count
 
 
-def n_percentile(values: pd.Series, scale: tuple[float, float], **_: Any) -> pd.Series:
-    """Percentile rank 0-100: average rank / number of units with a value * 100."""
-    return values.rank(method="average", ascending=True, na_option="keep", pct=True) * 100
+def n_rank(values: pd.Series, scale: tuple[float, float], *, ties: str = "min", **_: Any) -> pd.Series:
+    """Rank of the value (1 = lowest, ties as `ties`): the highest value gets the highest rank."""
+    return _ranks(values, ties)[0]
+
+
+def n_percentile(values: pd.Series, scale: tuple[float, float], *, ties: str = "min", **_: Any) -> pd.Series:
+    """COINr's percentile rank x 100: (rank - 1) / (n - 1) * 100, the lowest unit 0, the highest 100."""
+    ranks, count = _ranks(values, ties)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (ranks - 1) / (count - 1) * 100 if count > 1 else _missing(values)
+
+
+def n_percentile_share(
+    values: pd.Series, scale: tuple[float, float], *, ties: str = "min", **_: Any
+) -> pd.Series:
+    """Share of the units at or below the value's rank: rank / n * 100 (pandas `rank(pct=True)`)."""
+    return values.rank(method=ties, ascending=True, na_option="keep", pct=True) * 100
 
 
 def n_dist_max(values: pd.Series, scale: tuple[float, float], **_: Any) -> pd.Series:
@@ -96,14 +134,17 @@ def n_dist_max(values: pd.Series, scale: tuple[float, float], **_: Any) -> pd.Se
     return high - (values.max() - values) / spread * (high - low)
 
 
-def n_dist_target(values: pd.Series, scale: tuple[float, float], *, target: float, **_: Any) -> pd.Series:
-    """(1 - (target - x) / (target - min)) * high, capped at `high` for units at or past the target."""
+def n_dist_target(
+    values: pd.Series, scale: tuple[float, float], *, target: float, cap: bool = False, **_: Any
+) -> pd.Series:
+    """(x - min) / (target - min) * high; with `cap`, units at or past the target score `high`."""
     high = scale[1]
-    reached = values >= target
     lowest = values.min()
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = 1 - (target - values) / (target - lowest)
-    return share.where(~reached, 1.0).where(values.notna()) * high
+        share = (values - lowest) / (target - lowest)
+    if cap:
+        share = share.where(values < target, 1.0).where(values.notna())
+    return share * high
 
 
 def n_dist_reference(
@@ -125,6 +166,7 @@ NORMALISERS: dict[str, Normaliser] = {
     "goalposts": n_goalposts,
     "rank": n_rank,
     "percentile": n_percentile,
+    "percentile_share": n_percentile_share,
     "dist_max": n_dist_max,
     "dist_target": n_dist_target,
     "dist_reference": n_dist_reference,
@@ -169,6 +211,38 @@ def _transform_number(value: float, name: str, code: str, what: str) -> float:
     return float(TRANSFORMS[name](value))
 
 
+GOALPOST_CAPS = ("both", "none", "low", "high")
+TIES = ("min", "average", "max", "dense")
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+def _number(options: Mapping[str, Any], key: str, code: str) -> float:
+    """A numeric setting; a cell such as `log10(901)` is an error naming the indicator and column."""
+    value = options[key]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"indicator {code!r}: {key} {value!r} is not a number") from None
+    if not np.isfinite(number):
+        raise ValueError(f"indicator {code!r}: {key} {value!r} is not a finite number")
+    return number
+
+
+def _flag(value: Any, code: str, key: str) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ValueError(f"indicator {code!r}: {key} {value!r} is not true or false")
+
+
+def _choice(value: Any, known: tuple[str, ...], code: str, key: str) -> str:
+    if str(value) not in known:
+        raise ValueError(f"indicator {code!r}: {key} {value!r} is not one of {list(known)}")
+    return str(value)
+
+
 def _normalise_column(
     values: pd.Series,
     code: str,
@@ -185,24 +259,26 @@ def _normalise_column(
     transform = str(options.get("transform", ""))
     if transform:
         values = _transform(values, transform, code)
-    keywords: dict[str, Any] = {"direction": sign}
+    keywords: dict[str, Any] = {"direction": sign, "ties": _choice(options["ties"], TIES, code, "ties")}
     if name == "goalposts":
         if "goalpost_low" not in options or "goalpost_high" not in options:
             raise ValueError(f"indicator {code!r}: goalposts need both goalpost_low and goalpost_high")
-        lower, upper = float(options["goalpost_low"]), float(options["goalpost_high"])
+        lower, upper = _number(options, "goalpost_low", code), _number(options, "goalpost_high", code)
         if transform:
             lower = _transform_number(lower, transform, code, "goalpost")
             upper = _transform_number(upper, transform, code, "goalpost")
         if not lower < upper:
             raise ValueError(f"indicator {code!r}: goalpost_low must be below goalpost_high")
         keywords["goalposts"] = (lower, upper) if sign > 0 else (-upper, -lower)
+        keywords["cap"] = _choice(options["goalpost_cap"], GOALPOST_CAPS, code, "goalpost_cap")
     if name == "dist_target":
         if "target" not in options:
             raise ValueError(f"indicator {code!r}: dist_target needs a target")
-        target = float(options["target"])
+        target = _number(options, "target", code)
         if transform:
             target = _transform_number(target, transform, code, "target")
         keywords["target"] = target * sign
+        keywords["cap"] = _flag(options["target_cap"], code, "target_cap")
     if name == "dist_reference":
         reference = options.get("reference")
         if reference is None:
@@ -227,19 +303,24 @@ def normalise(
     *,
     settings: pd.DataFrame | None = None,
     reference: str | None = None,
+    ties: str = "min",
+    goalpost_cap: str = "both",
+    target_cap: bool = False,
 ) -> pd.DataFrame:
     """Normalise every indicator column of `data` (units x indicators) after applying direction.
 
     `method` is the default for every indicator; `settings` (indexed by indicator code) may
-    name another per indicator and carries goalposts, transform, target and reference unit;
-    `reference` is the reference unit of `dist_reference` for indicators without their own.
+    name another per indicator and carries goalposts, transform, target, reference unit and
+    caps; `reference` is the reference unit of `dist_reference` for indicators without their
+    own. `ties`, `goalpost_cap` and `target_cap` are the defaults of the module doc's options.
     """
     _lookup(method)
+    defaults = {"ties": ties, "goalpost_cap": goalpost_cap, "target_cap": target_cap}
+    if reference is not None:
+        defaults["reference"] = reference
     out = {}
     for code in data.columns:
-        options = dict(_settings_of(settings, code))
-        if reference is not None:
-            options.setdefault("reference", reference)
+        options = defaults | dict(_settings_of(settings, code))
         sign = -1 if direction[code] < 0 else 1
         out[code] = _normalise_column(data[code], code, sign, method, scale, options)
     return pd.DataFrame(out, index=data.index, columns=data.columns)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tasks.engine.framework import Framework
@@ -30,6 +31,7 @@ COINR_FRAMEWORK = {
     "Type": "type",
 }
 NODE_TYPES = {"Indicator", "Aggregate"}
+NUMERIC_SETTINGS = ("goalpost_low", "goalpost_high", "target")  # empty = the method's default
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,25 @@ def read_framework(path: Path) -> tuple[Framework, pd.DataFrame]:
         )
     table = table.astype({"level": "int64", "weight": "float64", "direction": "int64"})
     table["code"] = table["code"].astype("str")
+    for column in NUMERIC_SETTINGS:
+        if column in table.columns:
+            table[column] = _numbers(table, column, path)
     framework = Framework.from_table(table, label=str(path))
     return framework, framework.settings()
+
+
+def _numbers(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A settings column as numbers; a cell such as `log10(901)` names its line, indicator and column."""
+    text = table[column].astype("str").str.strip().where(table[column].notna(), "")
+    numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = (numbers.isna() & (text != "")) | ~np.isfinite(numbers.fillna(0.0))
+    if bad.any():
+        row = bad.idxmax()  # the index of pd.read_csv: data line - 2, kept by the Type filter
+        raise FormatError(
+            f"{path}, line {row + 2}: indicator {table.at[row, 'code']!r}: {column} "
+            f"{table.at[row, column]!r} is not a number"
+        )
+    return numbers.astype("float64")
 
 
 def read_units(path: Path, framework: Framework, settings: pd.DataFrame) -> UnitTable:
