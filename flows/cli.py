@@ -46,6 +46,7 @@ def run(
     top: Top = None,
 ) -> None:
     """Run the Prefect flow that scores one edition and publishes it, then print the top cities."""
+    _preflight(_catalog(raw, warehouse, config), edition)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.edition import score_edition
@@ -136,6 +137,7 @@ def validate(
     from tasks.warehouse.scratch import scratch
 
     catalog = _catalog(raw, warehouse, config)
+    _preflight(catalog, edition, writes=False)
     # Trade files new or changed since the last ingest are checked in a scratch copy of the store.
     with scratch(catalog) as dry:
         data = start(dry, edition)
@@ -343,6 +345,16 @@ def _edition_report(edition: int, warehouse: Path | None, config: Path | None) -
     catalog = _catalog(None, warehouse, config)
     write_index(catalog)
     return catalog.edition_report(edition) / "index.html"
+
+
+def _preflight(catalog: Catalog, edition: int, writes: bool = True) -> None:
+    """Stop before any server starts when the folders, the method or the edition's data are missing."""
+    from tasks.edition.preflight import preflight
+
+    try:
+        preflight(catalog, edition, writes)
+    except ValueError as exc:  # PreflightError, MethodError: their message says it all
+        _fail(str(exc))
 
 
 def _fmt(value: float) -> str:

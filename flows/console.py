@@ -7,16 +7,18 @@ import sys
 from typing import NoReturn
 
 from rich.console import Console
+from rich.text import Text
 
 from tasks.edition.backfill import is_data_error
 
-# Wide enough for the tables when output goes to a file or a CI log.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Wide enough for the tables when output goes to a file or a CI log. No emoji codes: a cell
+# `root:x:0:0` quoted in a message must print as it is, not as `root❌0:0`.
+console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
 
 
 def fail(headline: str, exc: BaseException | None = None) -> NoReturn:
     """Print the error (and the exception's message, verbatim) and exit with code 1."""
-    console.print(f"[bold red]error:[/] {headline}", highlight=False)
+    console.print(Text.assemble(("error: ", "bold red"), headline), highlight=False)
     if exc is not None:
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
     sys.exit(1)

@@ -9,7 +9,7 @@ error naming the key, not a silent default. Method names are looked up in regist
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -204,8 +204,26 @@ def read_method(path: Path) -> Method:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Method.model_validate(document)
+    except FileNotFoundError:
+        raise MethodError(f"{path}: no such method file") from None
     except yaml.YAMLError as exc:
         raise MethodError(f"{path}: not valid YAML ({exc})") from exc
     except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        lines = [f"{'.'.join(map(str, e['loc'])) or 'the file'}: {_plain(e)}" for e in exc.errors()]
         raise MethodError(f"{path}: " + "; ".join(lines)) from exc
+
+
+def _plain(error: Any) -> str:
+    """A schema error in the method file's words, not pydantic's ("Value error, ...")."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return "not a key the method file has (a typo?)"
+    if kind == "missing":
+        return "missing: this key is required"
+    if kind in ("too_long", "too_short"):
+        expected = ctx.get("max_length", ctx.get("min_length"))
+        return f"expected {expected} values, got {ctx.get('actual_length')}"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message.replace("Input should be", "should be")
