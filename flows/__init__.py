@@ -14,6 +14,7 @@ Set PREFECT_API_URL to use a long-running `prefect server start` instead.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from tasks.warehouse.catalog import PROJECT_ROOT
@@ -28,3 +29,6 @@ PREFECT_DEFAULTS = {
 }
 for _name, _value in PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
+
+# GX announces every temporary docs folder it makes at INFO: noise on a run's console.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tasks.edition.backfill import is_data_error
+from tasks.edition.errors import DATA_ERRORS, EditionBusyError
 
 # Wide enough for the tables when output goes to a file or a CI log. No emoji codes: a cell
 # `root:x:0:0` quoted in a message must print as it is, not as `root❌0:0`.
@@ -25,17 +26,48 @@ def fail(headline: str, exc: BaseException | None = None) -> NoReturn:
 
 
 class NoTracebackForDataErrors(logging.Filter):
-    """Prefect logs a failed run's traceback; for bad input data the one-line message says it all."""
+    """Prefect logs a failed run's traceback; for bad input data the one-line message says it all.
+
+    The record is marked `data_error`, and so are the "Finished in state Failed(...)" records
+    that repeat a data error's message: the console shows that message once, from the command
+    (`OnceOnConsole`), while the Prefect UI keeps every record.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and is_data_error(record.exc_info[1]):
             record.exc_info, record.exc_text = None, None
+            record.data_error = True
+        elif record.levelno >= logging.ERROR or "Failed(" in str(record.msg):
+            message = record.getMessage()
+            names = _data_error_names()
+            record.data_error = any(f"{n}(" in message or f"{n}:" in message for n in names)
         return True
 
 
+class OnceOnConsole(logging.Filter):
+    """On a console handler: drop the records that repeat a data error the command will print."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "data_error", False)
+
+
 def quiet_data_errors() -> None:
-    """Drop the tracebacks of data errors from Prefect's flow- and task-run logs (once per logger)."""
+    """Drop the tracebacks of data errors from Prefect's flow- and task-run logs (once per logger),
+    and their repeats from the console."""
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, NoTracebackForDataErrors) for f in logger.filters):
             logger.addFilter(NoTracebackForDataErrors())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OnceOnConsole) for f in handler.filters):
+            handler.addFilter(OnceOnConsole())
+
+
+def _data_error_names() -> set[str]:
+    """The data errors' class names, subclasses included (known once their modules are imported)."""
+    found, todo = set(), [*DATA_ERRORS, EditionBusyError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return found

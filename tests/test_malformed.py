@@ -319,8 +319,9 @@ def test_coopindex_run_says_where_once_exits_1_and_publishes_nothing(published, 
         )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-4000:]
-    assert "Finished in state Failed" in result.stderr  # Prefect ran it, and the run failed
-    assert result.stdout.count(str(expected.value)) == 1, result.stdout
+    assert "Beginning flow run" in result.stderr  # Prefect ran it
+    # said once: Prefect's task, flow and final-state records repeat it in the UI, not on the console
+    assert output.count(str(expected.value).splitlines()[0]) == 1, output[-4000:]
     assert result.stdout.startswith("error: edition 2018 was not published: the inputs have problems")
     assert "Traceback" not in output, output[-4000:]
     assert tree_digest(warehouse) == digest
