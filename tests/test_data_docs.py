@@ -165,3 +165,28 @@ def test_a_file_checked_in_batches_is_one_page_with_its_first_failing_rows(tmp_p
     # GX groups the rows by value and lists the first ten lines of each.
     assert f"Sampled Unexpected Values Count source_file source_line -1.0 20 {TRADE_FILE}, " in text
     assert ", ... 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, ..." in text
+
+
+def test_an_asset_gx_might_add_from_another_cdn_is_removed_and_known_ones_point_inside(tmp_path):
+    site = tmp_path / "data_docs"
+    page = site / "validations" / "s" / "page.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(
+        '<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>'
+        '<script src="https://code.jquery.com/jquery-3.7.1.min.js" crossorigin="anonymous"></script>'
+        '<script src="https://cdn.example.org/new-library.js"></script>'
+        '<link rel="stylesheet" href="https://fonts.example.org/font.css">'
+        '<img src="https://images.example.org/logo.png">'
+        '<style>a { background: url("https://x.org/a.png") }</style>'
+        '<a href="https://greatexpectations.io">GX</a>'
+    )
+    data_docs.localise(site)
+    html = page.read_text()
+    assert html == (
+        '<link rel="stylesheet" href="../../static/vendor/bootstrap-4.3.1.min.css">'
+        '<script src="../../static/vendor/jquery-3.7.1.min.js"></script>'
+        '<style>a { background: none }</style><a href="https://greatexpectations.io">GX</a>'
+    )
+    assert (site / "static" / "vendor" / "jquery-3.7.1.min.js").read_bytes() == (
+        data_docs.ASSETS / "jquery-3.7.1.min.js"
+    ).read_bytes()

@@ -9,8 +9,9 @@ those are the ones worth reading. Design choices, and why:
 * The site opens offline, from a laptop or an air-gapped server: GX's templates load Bootstrap,
   jQuery and icons from public CDNs, so `localise` points every page at copies shipped in
   `data_docs_static/` and drops what the pages do not need (Vega, a dark theme, the newsletter
-  footer); GX's logo comes from the site's own copy. Anything left that would load from outside
-  the site is removed, so a GX upgrade that adds a CDN cannot make the pages phone home.
+  footer); GX's logo comes from the site's own copy. Any other script, stylesheet, image or CSS
+  url() from outside the site is removed, so a GX upgrade that adds a CDN cannot make the pages
+  phone home.
 * Pruning keeps the sites of the newest `KEEP_RUNS` runs and every site a kept edition's
   manifest links to: a published edition never links to a deleted report.
 """
@@ -54,14 +55,6 @@ _STYLESHEET = re.compile(r"<link\b[^>]*?\bhref=[\"'](https?://[^\"']+)[\"'][^>]*
 _IMAGE = re.compile(r"(<img\b[^>]*?\bsrc=)[\"'](https?://[^\"']+)[\"']([^>]*>)", re.I)
 _CSS_URL = re.compile(r"url\(\s*[\"']?https?://[^)]*\)", re.I)
 _FOOTER = re.compile(r"<footer>.*?</footer>", re.I | re.S)
-# What may load something into a page: an element's src, a stylesheet's href, a CSS url().
-OUTSIDE = re.compile(
-    r"<(?:script|img|iframe|source|embed|video|audio|input)\b[^>]*\bsrc=[\"']?(?:https?:)?//"
-    r"|<link\b[^>]*\bhref=[\"']?(?:https?:)?//|url\(\s*[\"']?(?:https?:)?//|@import\s+[\"'](?:https?:)?//",
-    re.I,
-)
-
-
 def build(
     pages: Iterable[tuple[dict, object, str]], folder: Path, run_id: str, referenced: Collection[Path] = ()
 ) -> Path:
