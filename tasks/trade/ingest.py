@@ -70,7 +70,7 @@ from tasks.warehouse.publish import new_run_id, staged, switch
 PRUNE_AFTER_S = 3600
 MAX_VERSIONS = 5
 RACY_NS = 2_000_000_000  # a file's stat is trusted if it was modified this long before it was hashed
-INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
+INGEST_VERSION = "2"  # bump when the ingest's output for the same input changes
 
 Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
 
