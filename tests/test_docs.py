@@ -247,7 +247,7 @@ def test_the_suites(edition, manifest):
 def test_the_quarantine_share_and_what_is_kept():
     from tasks.engine.method import Quality
     from tasks.quality.data_docs import KEEP_RUNS
-    from tasks.trade.ingest import PRUNE_AFTER_S
+    from tasks.trade.ingest import MAX_VERSIONS, PRUNE_AFTER_S
     from tasks.warehouse.publish import KEEP_VERSIONS
 
     share = Quality().quarantine_max_share * 100
@@ -256,6 +256,8 @@ def test_the_quarantine_share_and_what_is_kept():
     assert f"newest {WORDS[KEEP_RUNS]} runs" in warehouse
     assert KEEP_VERSIONS == 2 and "the published version and the one before it are kept" in warehouse
     assert PRUNE_AFTER_S == 3600 and "younger than an hour" in warehouse
+    assert f"at most {WORDS[MAX_VERSIONS]} versions in all" in warehouse
+    assert f"keep only the newest {WORDS[MAX_VERSIONS]}" in warehouse
 
 
 def test_the_pipeline_steps_and_the_layers():

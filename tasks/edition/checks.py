@@ -20,6 +20,7 @@ from tasks.edition.read import Inputs, TradeRefresh
 from tasks.engine.index import wide_values
 from tasks.parquet import write_parquet
 from tasks.quality import data_docs
+from tasks.quality.docs_pages import merge
 from tasks.quality.quarantine import Triage, quarantine_table, raise_for_blocking, triage
 from tasks.quality.results import merge_results, results_table
 from tasks.quality.suites import load_suite
@@ -27,8 +28,9 @@ from tasks.quality.validation import MAX_EXAMPLES, Failure, SuiteOutcome, raise_
 from tasks.trade.file import DATASET as TRADE_DATASET
 from tasks.trade.fx import fx_keys
 from tasks.trade.membership import member_keys
-from tasks.trade.store import TradeView, batch_name
+from tasks.trade.store import TradeView
 from tasks.warehouse.catalog import Catalog
+from tasks.warehouse.runs import referenced_data_docs
 
 # The datasets whose bad rows may be quarantined (the others block on any bad row).
 ROW_DATASETS = {"indicator_values": "indicator_values"}
@@ -126,10 +128,10 @@ def record_blocked_trade(
         return {}
     files = refresh.blocked.files
     spec = load_suite(TRADE_DATASET, catalog.expectations)
-    pairs = [(spec, r, batch_name(f.label, i)) for f in files for i, r in enumerate(f.gx_results)]
+    pairs = [(spec, merge(f.gx_results), f.label) for f in files if f.gx_results]
     results = pd.concat([f.results for f in files], ignore_index=True)
     quarantine = pd.concat([f.quarantine for f in files], ignore_index=True)
-    return write_report(catalog, run_id, f"edition-{edition}", pairs, results, quarantine)
+    return write_report(catalog, run_id, pairs, results, quarantine)
 
 
 def check_trade(refresh: TradeRefresh) -> None:
@@ -141,10 +143,10 @@ def check_trade(refresh: TradeRefresh) -> None:
 def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[str, str]:
     """Data Docs, every check's outcome and the quarantined rows of this run, blocked or not."""
     specs = {name: load_suite(name, catalog.expectations) for name in {o.dataset for o in checked.outcomes}}
-    pairs = [(specs[o.dataset], o.gx_result) for o in checked.outcomes if o.gx_result is not None]
+    pairs = [(specs[o.dataset], page, file) for o in checked.outcomes for file, page in o.pages]
     trade = [(specs[TRADE_DATASET], result, name) for name, result in checked.inputs.trade.gx_results]
     return write_report(
-        catalog, run_id, f"edition-{checked.inputs.edition}", [*pairs, *trade],
+        catalog, run_id, [*pairs, *trade],
         results_table(checked.outcomes), checked.quarantine,
     )  # fmt: skip
 
@@ -158,14 +160,13 @@ def check_inputs(checked: Checked) -> Inputs:
 def write_report(
     catalog: Catalog,
     run_id: str,
-    batch: str,
-    gx_results: list[tuple],
+    pages: list[tuple[dict, dict, str]],
     results: pd.DataFrame,
     quarantine: pd.DataFrame,
 ) -> dict[str, str]:
     """Data Docs, every check's outcome and the quarantined rows of one run, under runs/<run_id>/."""
     folder = catalog.run_dir(run_id)
-    docs = data_docs.build(gx_results, catalog.data_docs(run_id), run_id, batch)
+    docs = data_docs.build(pages, catalog.data_docs(run_id), run_id, referenced_data_docs(catalog))
     paths = {"data_docs": catalog.relative_to_warehouse(docs)}
     # Every check's outcome with the run id (the published edition's copy has none, so that
     # reruns stay byte-identical).

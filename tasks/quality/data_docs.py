@@ -1,27 +1,67 @@
 """Great Expectations Data Docs for one run's validations, written into the warehouse.
 
-Data stewards browse what was checked and what failed, suite by suite, in GX's own HTML
-site. Every run gets its own (`warehouse/runs/<run_id>/data_docs/index.html`), failed runs
-included — those are the ones worth reading; the sites of the newest few runs are kept.
+Data stewards browse what was checked and what failed, file by file, in GX's own HTML site.
+Every run gets its own (`warehouse/runs/<run_id>/data_docs/index.html`), failed runs included:
+those are the ones worth reading. Design choices, and why:
+
+* One page per input file (`tasks.quality.docs_pages`): its counts are the ones the per-file
+  quarantine rule judged, and its failing values are listed with their file and line.
+* The site opens offline, from a laptop or an air-gapped server: GX's templates load Bootstrap,
+  jQuery and icons from public CDNs, so `localise` points every page at copies shipped in
+  `data_docs_static/` and drops what the pages do not need (Vega, a dark theme, the newsletter
+  footer); GX's logo comes from the site's own copy. Any other script, stylesheet, image or CSS
+  url() from outside the site is removed, so a GX upgrade that adds a CDN cannot make the pages
+  phone home.
+* Pruning keeps the sites of the newest `KEEP_RUNS` runs and every site a kept edition's
+  manifest links to: a published edition never links to a deleted report.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 KEEP_RUNS = 5
+ASSETS = Path(__file__).with_name("data_docs_static")
+VENDOR = ("static", "vendor")  # where a site holds ASSETS
+_IMAGES = ("static", "images")  # GX's own images (its logo), which GX copies into every site
+# CDN address in GX 1.24.1's templates -> the shipped copy (Bootstrap's bundle includes Popper).
+_VENDORED = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap-4.3.1.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap-4.3.1.bundle.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table-1.19.1.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table-1.19.1.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.js": "bootstrap-table-filter-control-1.19.1.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.css": "bootstrap-table-filter-control-1.19.1.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.css": "bootstrap-table-filter-control-1.19.1.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js": (
+        "bootstrap-datepicker-1.9.0.min.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css": (
+        "bootstrap-datepicker-1.9.0.min.css"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "icons.css",
+}
+_SCRIPT = re.compile(r"<script\b[^>]*?\bsrc=[\"'](https?://[^\"']+)[\"'][^>]*>\s*</script>", re.I)
+_STYLESHEET = re.compile(r"<link\b[^>]*?\bhref=[\"'](https?://[^\"']+)[\"'][^>]*>", re.I)
+_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc=)[\"'](https?://[^\"']+)[\"']([^>]*>)", re.I)
+_CSS_URL = re.compile(r"url\(\s*[\"']?https?://[^)]*\)", re.I)
+_FOOTER = re.compile(r"<footer>.*?</footer>", re.I | re.S)
+def build(
+    pages: Iterable[tuple[dict, object, str]], folder: Path, run_id: str, referenced: Collection[Path] = ()
+) -> Path:
+    """Render ``(suite spec, GX suite result or its JSON, source file)`` as a Data Docs site.
 
-
-def build(results: Iterable[tuple[Any, ...]], folder: Path, run_id: str, batch: str) -> Path:
-    """Render `(suite spec, ExpectationSuiteValidationResult[, batch name])` as a Data Docs site.
-
-    `batch` names what was validated (e.g. "edition-2018") unless an item names its own (one
-    page per trade file batch). A result may be GX's object or its JSON dict (as the trade
-    store keeps them). Returns the site's index.html.
+    Each item is one page, named by its file. ``referenced`` are Data Docs folders that pruning
+    must keep (those a manifest links to). Returns the site's index.html.
     """
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import (
@@ -36,13 +76,14 @@ def build(results: Iterable[tuple[Any, ...]], folder: Path, run_id: str, batch: 
     context = gx.get_context(mode="ephemeral")
     site = {
         "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     }
     context.add_data_docs_site(site_name="coopindex", site_config=site)
     run = RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
     added = set()
-    for spec, result, *name in results:
+    for spec, result, file in pages:
         if isinstance(result, dict):
             result = ExpectationSuiteValidationResultSchema().load(result)
         if spec["name"] not in added:
@@ -51,16 +92,56 @@ def build(results: Iterable[tuple[Any, ...]], folder: Path, run_id: str, batch: 
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=spec["name"]),
             run_id=run,
-            batch_identifier=name[0] if name else batch,
+            batch_identifier=page_name(file),
         )
         context.validation_results_store.store_validation_results(result, key)
     context.build_data_docs(site_names=["coopindex"])
-    prune(folder.parent.parent, keep=folder)
+    localise(folder)
+    prune(folder.parent.parent, keep={folder.resolve(), *referenced})
     return folder / "index.html"
 
 
-def prune(runs: Path, keep: Path) -> None:
-    """Keep the Data Docs of the newest `KEEP_RUNS` runs (and `keep`); other run files stay."""
+def page_name(file: str) -> str:
+    """A file's page name: its path with "/" as "_" (GX's store keys refuse "/")."""
+    return file.replace("/", "_")
+
+
+def localise(site: Path) -> None:
+    """Point every page of ``site`` at the shipped assets, and drop anything else from outside."""
+    vendor = site.joinpath(*VENDOR)
+    shutil.copytree(ASSETS, vendor, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
+    for page in site.rglob("*.html"):
+        page.write_text(_localised(page.read_text(encoding="utf-8"), page, site), encoding="utf-8")
+
+
+def _localised(html: str, page: Path, site: Path) -> str:
+    def local(name: str, folder: tuple[str, ...] = VENDOR) -> str:
+        return Path(os.path.relpath(site.joinpath(*folder, name), page.parent)).as_posix()
+
+    def script(match: re.Match[str]) -> str:
+        name = _VENDORED.get(match.group(1).split("?")[0])
+        return f'<script src="{local(name)}"></script>' if name else ""
+
+    def stylesheet(match: re.Match[str]) -> str:
+        name = _VENDORED.get(match.group(1).split("?")[0])
+        return f'<link rel="stylesheet" href="{local(name)}">' if name else ""
+
+    html = _SCRIPT.sub(script, html)
+    html = _STYLESHEET.sub(stylesheet, html)
+    def image(match: re.Match[str]) -> str:
+        name = match.group(2).split("?")[0].rsplit("/", 1)[-1]
+        found = site.joinpath(*_IMAGES, name).is_file()
+        return f'{match.group(1)}"{local(name, _IMAGES)}"{match.group(3)}' if found else ""
+
+    html = _IMAGE.sub(image, html)
+    html = _CSS_URL.sub("none", html)
+    return _FOOTER.sub("", html)
+
+
+def prune(runs: Path, keep: Collection[Path]) -> None:
+    """Keep the Data Docs of the newest `KEEP_RUNS` runs and those in ``keep``; other run files stay."""
     sites = sorted(runs.glob("*/data_docs"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in [s for s in sites if s != keep][KEEP_RUNS - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+    kept = {Path(p).resolve() for p in keep}
+    for old in sites[KEEP_RUNS:]:
+        if old.resolve() not in kept:
+            shutil.rmtree(old, ignore_errors=True)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tasks.quality.docs_pages import restate_counts
 from tasks.quality.runner import error_message, failing_positions, run_suite, without_row_lists
 from tasks.quality.suites import expectation_columns, is_map_expectation
 from tasks.quality.validation import SuiteOutcome, prepare, suite_outcome
@@ -205,23 +206,7 @@ def _row_frame(
 
 def _restate_in_rows(result: ExpectationValidationResult, rows: int, missing: int, unexpected: int) -> None:
     """Turn GX's counts of distinct values into counts of rows, as GX computes them."""
-
-    def percent(part: int, whole: int) -> float | None:
-        return part / whole * 100 if whole else None
-
-    counts = result.result
-    counts.update(element_count=rows, unexpected_count=unexpected)
-    if "missing_count" in counts:  # checks that skip missing values
-        nonmissing = percent(unexpected, rows - missing)
-        counts.update(
-            missing_count=missing,
-            missing_percent=percent(missing, rows),
-            unexpected_percent=nonmissing,
-            unexpected_percent_total=percent(unexpected, rows),
-            unexpected_percent_nonmissing=nonmissing,
-        )
-    else:
-        counts["unexpected_percent"] = percent(unexpected, rows)
+    restate_counts(result.result, rows, missing, unexpected)
 
 
 def _merged(located: Mapping[int, ExpectationValidationResult], suite: Any) -> Any:

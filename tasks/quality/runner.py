@@ -46,7 +46,7 @@ _LOCATE: dict[str, Any] = {
     "return_unexpected_index_query": False,
 }
 # Meta key used to map GX results (returned in no particular order) back to the suite order.
-_POSITION = "_position"
+POSITION = "_position"
 # The data source and asset every batch comes from; they name the batch in GX's results.
 _SOURCE, _ASSET = "coopindex", "frames"
 # A pandas data source shares one execution engine, and every DataFrame batch of an asset
@@ -83,7 +83,7 @@ def run_suite(
     tagged = []
     for i in positions:
         exp = expectations[i]
-        tagged.append({**exp, "meta": {**exp.get("meta", {}), _POSITION: i}})
+        tagged.append({**exp, "meta": {**exp.get("meta", {}), POSITION: i}})
     if not tagged:
         return SuiteRun()
     import great_expectations as gx
@@ -92,7 +92,7 @@ def run_suite(
         suite = gx.ExpectationSuite(name=dataset, expectations=tagged)
         batch = _whole_frames(fingerprint).get_batch(batch_parameters={"dataframe": frame})
         outcome = batch.validate(suite, result_format=_LOCATE, expectation_parameters=parameters)
-    return SuiteRun({int(r.expectation_config.meta[_POSITION]): r for r in outcome.results}, outcome)
+    return SuiteRun({int(r.expectation_config.meta[POSITION]): r for r in outcome.results}, outcome)
 
 
 def failing_positions(result: ExpectationValidationResult) -> np.ndarray | None:

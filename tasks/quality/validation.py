@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tasks.quality.docs_pages import per_file
 from tasks.quality.runner import error_message, failing_positions, run_suite, without_row_lists
 from tasks.quality.suites import (
     expectation_columns,
@@ -97,8 +98,10 @@ class SuiteOutcome:
     # One row per (failing row, failed row-level expectation), warnings included; see
     # FAILED_ROW_COLUMNS. Empty when every row-level expectation passed.
     failed_rows: pd.DataFrame = field(default_factory=lambda: _failed_rows_frame([]), compare=False)
-    # GX's own result (row lists dropped), for Data Docs.
+    # GX's own result of the frame (row lists dropped).
     gx_result: Any = field(default=None, compare=False, repr=False)
+    # The Data Docs pages: (source file, GX result JSON in that file's rows), `tasks.quality.docs_pages`.
+    pages: list[tuple[str, dict]] = field(default_factory=list, compare=False, repr=False)
 
 
 class DataValidationError(Exception):
@@ -235,6 +238,7 @@ def suite_outcome(
         failures,
         _failed_rows_frame(failed_rows),
         gx_result,
+        per_file(frame, gx_result, positions, LOCATOR_COLUMNS),
     )
 
 

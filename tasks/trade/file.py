@@ -92,7 +92,7 @@ class FileIngest:
     results: pd.DataFrame = field(default_factory=lambda: results_table([]))
     quarantine: pd.DataFrame = field(default_factory=lambda: stack_quarantined([]))
     blocking: list[Failure] = field(default_factory=list)
-    gx_results: list[dict] = field(default_factory=list)  # GX's result of each batch, as JSON (Data Docs)
+    gx_results: list[dict] = field(default_factory=list)  # each batch's Data Docs page (docs_pages)
     error: load.LoadError | None = None  # a malformed file
     entry: dict | None = None  # once written to the store: its manifest entry (`tasks.trade.ingest`)
     seconds: float = 0.0
@@ -146,7 +146,7 @@ def ingest_file(
         running = combine(rebuilt)
         quarantined.append(_duplicate_rows(first_rows, unique))
     out.results = _file_results(outcomes, ledger.duplicates)
-    out.gx_results = [o.gx_result.to_json_dict() for o in outcomes if o.gx_result is not None]
+    out.gx_results = [page for o in outcomes for _, page in o.pages]
     out.quarantine = stack_quarantined(quarantined)
     out.rows_quarantined = int(out.quarantine[["file", "line"]].drop_duplicates().shape[0])
     out.rows_clean = out.rows_in - out.rows_quarantined

@@ -64,9 +64,13 @@ from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
 from tasks.warehouse.manifest import sha256
 from tasks.warehouse.publish import new_run_id, staged, switch
 
+# Store versions kept: the published one and the one before, and those younger than an hour (an
+# edition may still read the facts it pinned), but never more than MAX_VERSIONS: forced ingests
+# in a row would otherwise keep every one (47 versions of ~9 MB were seen).
 PRUNE_AFTER_S = 3600
+MAX_VERSIONS = 5
 RACY_NS = 2_000_000_000  # a file's stat is trusted if it was modified this long before it was hashed
-INGEST_VERSION = "1"  # bump when the ingest's output for the same input changes
+INGEST_VERSION = "2"  # bump when the ingest's output for the same input changes
 
 Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
 
@@ -253,8 +257,7 @@ def _publish(
             raise BlockedFilesError(blocking, [r for r in results if r.blocking])
         entries = dict(kept) | {r.key: r.entry for r in results}
         _finish(version, {k: entries[k] for k in sorted(entries)}, references)
-        # Versions younger than an hour are spared: an edition may still read the facts it pinned.
-        switch(catalog.trade_store, version, spare_younger_than_s=PRUNE_AFTER_S)
+        switch(catalog.trade_store, version, spare_younger_than_s=PRUNE_AFTER_S, at_most=MAX_VERSIONS)
     return results
 
 

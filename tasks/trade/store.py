@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tasks.quality.docs_pages import merge
 from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.results import results_table
 from tasks.trade.aggregates import combine
@@ -61,7 +62,7 @@ class TradeView:
     rows: int  # rows read from the files
     parts: dict[int, list[Path]] = field(default_factory=dict)  # facts parts per year
     sources: list[str] = field(default_factory=list)  # the raw files, as labelled in messages
-    gx_results: list[tuple[str, dict]] = field(default_factory=list)  # (batch name, GX result JSON)
+    gx_results: list[tuple[str, dict]] = field(default_factory=list)  # (file, its Data Docs page)
 
 
 def view(catalog: Catalog, years: list[int]) -> TradeView:
@@ -86,16 +87,11 @@ def view(catalog: Catalog, years: list[int]) -> TradeView:
         parts=parts,
         sources=[e["source"] for e in entries.values()],
         gx_results=[
-            (batch_name(e["source"], i), result)
+            (e["source"], merge(pages))
             for e in entries.values()
-            for i, result in enumerate(json.loads((store / e["gx_results"]).read_text()))
+            if (pages := json.loads((store / e["gx_results"]).read_text()))
         ],
     )
-
-
-def batch_name(source: str, index: int) -> str:
-    """How Data Docs name one batch of a trade file (no "/": GX's store keys refuse it)."""
-    return f"{source.replace('/', '_')} batch {index + 1}"
 
 
 def write_facts(trade: TradeView, edition: int, target: Path) -> int:

@@ -6,6 +6,12 @@ complete they are flushed to disk (fsync), and the series' entry — a symbolic 
 `edition=2018` or `trade` — switches to the new folder with one `os.replace` (atomic on
 POSIX). A run that fails before the switch leaves the published version as it was. Old
 versions are pruned after the switch; the one before is kept for one-step rollback.
+
+The manifest is the last file a version gets, so a version folder without one is a staging
+that never finished (a run killed with -9 while writing: `staged` had no chance to remove it).
+Pruning never keeps such a folder in place of the published version before: it deletes it.
+Deleting is safe because a series is staged under its lock (`.locks/`), so no other run is
+writing one.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from tasks.parquet import write_parquet
 from tasks.warehouse.catalog import Catalog
 
 KEEP_VERSIONS = 2  # the published one and the one before it
+MANIFEST = "manifest.json"  # written last: a version folder without it was never published
 
 Dataset = pd.DataFrame | Callable[[Path], Any]
 
@@ -49,11 +56,19 @@ def staged(series: Path, run_id: str):
         raise
 
 
-def switch(link: Path, version: Path, *, keep: int = KEEP_VERSIONS, spare_younger_than_s: float = 0) -> Path:
+def switch(
+    link: Path,
+    version: Path,
+    *,
+    keep: int = KEEP_VERSIONS,
+    spare_younger_than_s: float = 0,
+    at_most: int | None = None,
+) -> Path:
     """Flush `version` to disk, point `link` at it in one rename, then prune the series.
 
-    Pruning keeps `keep` versions (the new one included) and any younger than
-    `spare_younger_than_s`: a reader may still hold the version it pinned when it started.
+    Pruning keeps `keep` published versions (the new one included) and, up to `at_most`
+    versions in all, published ones younger than `spare_younger_than_s`: a reader may still
+    hold the version it pinned when it started. Folders without a manifest are deleted.
     """
     if link.exists() and not link.is_symlink():
         raise FileExistsError(f"{link} is not a link to a published version: move it away first")
@@ -62,7 +77,7 @@ def switch(link: Path, version: Path, *, keep: int = KEEP_VERSIONS, spare_younge
     os.symlink(os.path.relpath(version, link.parent), staging)
     os.replace(staging, link)
     _fsync_dir(link.parent)
-    _prune(version.parent, version, keep, spare_younger_than_s)
+    _prune(version.parent, version, keep, spare_younger_than_s, at_most)
     return link
 
 
@@ -83,7 +98,7 @@ def stage(catalog: Catalog, edition: int, run_id: str, datasets: Mapping[str, Da
 def publish_edition(catalog: Catalog, edition: int, version: Path, manifest: Mapping[str, Any]) -> Path:
     """Add the manifest to a staged edition version and make it the published edition."""
     try:
-        (version / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        (version / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         return switch(catalog.edition_dir(edition), version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
@@ -107,11 +122,21 @@ def published_version(catalog: Catalog, edition: int) -> Path | None:
     return link.resolve() if link.is_symlink() else None
 
 
-def _prune(series: Path, keep: Path, count: int, spare_younger_than_s: float) -> None:
-    versions = sorted(series.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    recent = time.time() - spare_younger_than_s
-    for old in [v for v in versions if v != keep][count - 1 :]:
-        if not spare_younger_than_s or old.stat().st_mtime < recent:
+def _prune(series: Path, keep: Path, count: int, spare_younger_than_s: float, at_most: int | None) -> None:
+    """Keep `keep` and the newest `count - 1` other published versions, then recent published
+    ones up to `at_most` in all; delete the rest, unfinished stagings included."""
+    newest = sorted(
+        (v for v in series.iterdir() if v != keep), key=lambda p: p.stat().st_mtime_ns, reverse=True
+    )
+    published = [v for v in newest if (v / MANIFEST).is_file()]
+    kept = {keep, *published[: count - 1]}
+    if spare_younger_than_s:
+        recent = time.time() - spare_younger_than_s
+        young = [v for v in published if v not in kept and v.stat().st_mtime >= recent]
+        room = len(young) if at_most is None else max(at_most - len(kept), 0)
+        kept.update(young[:room])
+    for old in newest:
+        if old not in kept:
             shutil.rmtree(old, ignore_errors=True)
 
 

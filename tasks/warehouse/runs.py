@@ -101,3 +101,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def referenced_data_docs(catalog: Catalog) -> set[Path]:
+    """The Data Docs folders the manifests of kept edition versions link to: pruning spares them,
+    so a published edition (or the one kept to roll back to) never links to a deleted report."""
+    folders = set()
+    for path in catalog.version_manifests():
+        manifest = read_json(path) or {}
+        link = ((manifest.get("validation") or {}).get("reports") or {}).get("data_docs")
+        if isinstance(link, str) and link:
+            folders.add((catalog.warehouse / link).parent.resolve())
+    return folders
