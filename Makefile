@@ -14,10 +14,12 @@ help:
 	@echo "make bench  - time the scoring engine, Monte Carlo, trade ingest vs DuckDB (BENCH_ROWS=N, bench/)"
 
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@echo "Setting up $(VENV): $$(grep -c '==' requirements.lock) pinned packages from requirements.lock (a few minutes the first time)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "$(VENV) is ready"
 
 run: $(STAMP)
 	$(BIN)/coopindex run --edition 2018

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -383,3 +385,15 @@ def test_the_key_ledger_holds_its_keys_on_disk_and_reads_them_back_in_chunks(mon
     assert len(kept) == 10 and len(ledger.duplicates) == 4
     ledger.close()
     assert ledger.held == 0 and len(ledger.keys(batch(keys[:5]))) == 5  # ids stay for `_drop_keys`
+
+
+def test_each_file_is_logged_as_it_is_done_in_both_modes(raw, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="coopindex.trade")
+    for workers in (1, 2):
+        caplog.clear()
+        update_store(Catalog(raw=raw, warehouse=tmp_path / f"w{workers}"), workers=workers)
+        lines = [r.getMessage() for r in caplog.records if r.name == "coopindex.trade"]
+        assert [line.split(":")[0] for line in lines] == [f"trade file {i}/3" for i in (1, 2, 3)]
+        files = sorted(line.split(": ", 1)[1].split(" (")[0] for line in lines)
+        assert files == [f"raw/trade/2018/2018-0{m}.csv" for m in (1, 2, 3)], lines
+        assert all(re.search(r"\(\d{1,3}(,\d{3})* rows, 0 quarantined\)$", line) for line in lines), lines

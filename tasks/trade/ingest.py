@@ -27,10 +27,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_all_start_methods, get_context
@@ -63,6 +64,8 @@ from tasks.trade.store import current_store, published
 from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
 from tasks.warehouse.manifest import sha256
 from tasks.warehouse.publish import new_run_id, staged, switch
+
+log = logging.getLogger("coopindex.trade")
 
 # Store versions kept: the published one and the one before, and those younger than an hour (an
 # edition may still read the facts it pinned), but never more than MAX_VERSIONS: forced ingests
@@ -277,12 +280,23 @@ def ingest_and_write(
 def pool_map(
     work: Callable[[FileJob], FileIngest], jobs: Sequence[FileJob], workers: int = 2
 ) -> list[FileIngest]:
-    """Files in parallel worker processes (forked: GX is imported once, in the parent)."""
+    """Files in parallel worker processes (forked: GX is imported once, in the parent), each
+    logged as it is done (`coopindex.trade`: the console and the Prefect run's logs)."""
     if workers <= 1 or len(jobs) <= 1:
-        return [work(j) for j in jobs]
+        return [_done(work(j), i, len(jobs)) for i, j in enumerate(jobs, 1)]
     context = get_context("fork") if "fork" in get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        return list(pool.map(work, jobs))
+        futures = [pool.submit(work, j) for j in jobs]
+        for i, future in enumerate(as_completed(futures), 1):
+            _done(future.result(), i, len(jobs))
+        return [f.result() for f in futures]
+
+
+def _done(result: FileIngest, number: int, total: int) -> FileIngest:
+    counts = f"{result.rows_in:,} rows, {result.rows_quarantined:,} quarantined"
+    state = "malformed" if result.error else counts
+    log.info("trade file %d/%d: %s (%s)", number, total, result.label, state)
+    return result
 
 
 # --- helpers -----------------------------------------------------------------------------
