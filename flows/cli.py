@@ -47,10 +47,15 @@ def run(
 ) -> None:
     """Run the Prefect flow that scores one edition and publishes it, then print the top cities."""
     _preflight(_catalog(raw, warehouse, config), edition)
+    from flows.ephemeral import start_in_background
+
+    server = start_in_background()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.edition import score_edition
 
+    if server is not None:
+        server.join()
     _quiet_data_errors()
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
