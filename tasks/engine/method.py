@@ -71,6 +71,9 @@ class Normalise(_Strict):
     ties: Literal["min", "average", "max", "dense"] = "min"  # rank, percentile(_share); COINr's min
     goalpost_cap: Literal["both", "none", "low", "high"] = "both"  # COINr's trunc2posts = TRUE
     target_cap: bool = False  # dist_target: COINr's cap_max = FALSE, past the target above `high`
+    # Panel data: one scale over every period (COINr's purse `global = TRUE`), comparable over
+    # time, or each period on its own.
+    panel: Literal["pooled", "period"] = "pooled"
 
     @field_validator("range")
     @classmethod
