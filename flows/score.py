@@ -102,7 +102,8 @@ def compare_command(
     both = index.dropna(subset=["rank_a", "rank_b"])
     moved = int((both["rank_diff"] != 0).sum())
     console.print(
-        f"{len(both)} {'units' if len(keys) == 1 else 'unit-periods'} in both, {moved} with another {root} rank, mean |rank change| "
+        f"{len(both)} {'units' if len(keys) == 1 else 'unit-periods'} in both, {moved} with another "
+        f"{root} rank, mean |rank change| "
         f"{both['abs_rank_diff'].astype('float64').mean():.3f}; {len(index) - len(both)} in one only"
     )
     if out is not None:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 import pandas as pd
 
 from tasks.engine.audit import leave_one_out, pca_by_node
-from tasks.engine.choices import Choice
 from tasks.engine.correlation import node_correlations
 from tasks.engine.framework import Framework
 from tasks.engine.index import IndexStages
@@ -45,7 +44,7 @@ def analyse(
         "strengths": strengths_weaknesses(stages.scores, unit=keys if time else unit),
     }
     settings = method.uncertainty
-    choices = [Choice(c.name, c.kind, c.noise, tuple(c.alternatives)) for c in settings.choices]
+    choices = [c.choice() for c in settings.choices]
     if choices and time and (settings.replications or settings.sensitivity_base):
         raise MethodError("the uncertainty analysis scores one period: give it a table without Time")
     if choices and settings.replications:
