@@ -17,6 +17,7 @@ from flows.console import console
 from flows.console import fail as _fail
 from flows.console import quiet_data_errors as _quiet_data_errors
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
+from flows.score import compare_command, score_command
 from tasks.edition.errors import DATA_ERRORS, EditionBusyError
 from tasks.engine.framework import Framework
 from tasks.engine.method import read_method
@@ -275,57 +276,6 @@ def export(
 
 
 @app.command()
-def score(
-    framework: Annotated[Path, typer.Option(help="Framework table: COINr's iMeta format or ours.")],
-    data: Annotated[
-        Path, typer.Option(help="Wide unit table: uCode (or unit), groups, denominators, indicators.")
-    ],
-    method: Annotated[Path, typer.Option(help="Method YAML (see config/method.yaml).")],
-    out: Annotated[Path, typer.Option(help="Folder for every stage as Parquet and results.csv.")],
-    top: Annotated[int, typer.Option(help="How many units to print.")] = 10,
-    report: Annotated[bool, typer.Option(help="Also write the report (OUT/report/index.html).")] = False,
-) -> None:
-    """Score any index with the engine and write every stage — no Prefect, no warehouse."""
-    from tasks.engine.analysis import analyse
-    from tasks.engine.export import write_index
-    from tasks.engine.index import compute_index
-    from tasks.engine.units import read_framework, read_units
-
-    try:
-        tree, settings = read_framework(framework)
-        units = read_units(data, tree, settings)
-        chosen = read_method(method)
-        inputs = {"denominators": units.denominators, "groups": units.groups, "settings": settings}
-        stages = compute_index(units.indicators, tree, chosen, **inputs)
-        analysis = analyse(stages, tree, chosen, **inputs)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail("the index could not be scored", exc)
-    results = write_index(stages, tree, out, units.names, analysis)
-    table = pd.read_csv(results).head(top)
-    shown = [c for c in [tree.root, *tree.children(tree.root)["code"]] if c in table.columns]
-    view = Table(title=f"{tree.root}: top {top} of {len(stages.aggregated)} units")
-    for column in ["rank", "unit", "name", *shown]:
-        view.add_column(column, justify="left" if column in ("unit", "name") else "right")
-    for row in table.to_dict("records"):
-        view.add_row(str(row["rank"]), str(row["unit"]), str(row["name"]), *[_fmt(row[c]) for c in shown])
-    console.print(view)
-    dropped = stages.reports["screening"].query("not kept")
-    if len(dropped):
-        console.print(f"screened out: {', '.join(dropped['unit'])}")
-    removed = stages.diagnostics["aggregation"]
-    if len(removed):
-        why = ", ".join(f"{n} {reason}" for reason, n in removed["reason"].value_counts().items())
-        console.print(f"aggregate scores removed: {len(removed)} ({why}); aggregation.parquet says why")
-    treated = stages.reports["treatment"].query("treated")
-    console.print(f"outliers treated in {len(treated)} indicators; stages and results.csv in {out}")
-    if report:
-        from tasks.report.scored import write_scored_report
-
-        page = write_scored_report(stages, tree, chosen, analysis, units.names, data, out)
-        console.print(f"report: {page}", highlight=False)
-
-
-@app.command()
 def serve(
     limit: Annotated[int, typer.Option(help="At most this many flow runs at once in this process.")] = 2,
     port: Annotated[
@@ -374,6 +324,8 @@ def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> C
 app.command("backfill")(backfill_command)
 app.command("runs")(runs_command)
 app.command("bench")(bench_command)
+app.command("score")(score_command)
+app.command("compare")(compare_command)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,37 @@ def test_the_benchmark_runs_at_quick_size():
     )
     assert done.returncode == 0, done.stderr
     assert "(a) scoring" in done.stdout and "(b) uncertainty" in done.stdout
+
+
+PAIR = Framework.from_table(
+    pd.DataFrame(
+        [("idx", "", 2, 1.0, 1), ("p", "idx", 1, 1.0, 1), ("q", "idx", 1, 1.0, 1)],
+        columns=["code", "parent", "level", "weight", "direction"],
+    )
+)
+
+
+def test_a_parameter_choice_varies_any_method_key():
+    # A has p only: with min_share 0.5 its index is p = 80 (B 60, C (50 + 40) / 2 = 45): ranks
+    # 1, 2, 3; with min_share 1.0 A holds half the weight and has no index: B 1, C 2.
+    raw = pd.DataFrame({"p": [80.0, 60.0, 50.0], "q": [np.nan, 60.0, 40.0]}, index=["A", "B", "C"])
+    method = Method(name="m", version="1", normalise={"method": "none"}, screen={"min_availability": 0.5})
+    trim = Choice("trim", "parameter", alternatives=(0.5, 1.0), path="aggregate.min_share")
+    result = uncertainty(raw, PAIR, method, [trim], n=40, seed=3)
+    expected = {0: [1, 2, 3], 1: [None, 1, 2]}
+    for replication, pick in result.samples["trim"].items():
+        got = [None if pd.isna(r) else int(r) for r in result.ranks.loc[replication]]
+        assert got == expected[pick]
+    assert set(result.samples["trim"]) == {0, 1}
+
+
+def test_a_parameter_choice_of_the_method_file_is_checked():
+    from tasks.engine.method import Method as Schema
+
+    good = {"name": "t", "kind": "parameter", "path": "aggregate.min_share", "alternatives": [0.5, 0.75]}
+    chosen = Schema(name="m", version="1", uncertainty={"choices": [good]})
+    assert chosen.uncertainty.choices[0].choice().alternatives == (0.5, 0.75)
+    for bad, message in (({**good, "alternatives": [1.5]}, "aggregate.min_share = 1.5"),
+                         ({**good, "path": "aggregate.trim"}, "not a key of the method file")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            Schema(name="m", version="1", uncertainty={"choices": [bad]})

@@ -36,7 +36,7 @@ matrix; the uncertainty analysis executes the same plan once per replication.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -244,14 +244,27 @@ class AggregationPlan:
         return out
 
     def execute(
-        self, indicators: np.ndarray, weights: np.ndarray, units: Sequence, report: list | None = None
+        self,
+        indicators: np.ndarray,
+        weights: np.ndarray,
+        units: Sequence,
+        report: list | None = None,
+        only: Collection[str] | None = None,
     ) -> np.ndarray:
         """The score matrix (units x indicators, then aggregates) from `indicators` (units x
         indicators, framework order) and `weights` (one per framework row); `units` name the
-        rows in errors and in the rows appended to `report` (the module doc's report)."""
-        scores = np.empty((indicators.shape[0], self.width))
-        scores[:, : indicators.shape[1]] = indicators
+        rows in errors and in the rows appended to `report` (the module doc's report).
+
+        With `only`, `indicators` is a whole score matrix and only those nodes are recomputed
+        (a weight changed below them: the other nodes cannot move)."""
+        if only is None:
+            scores = np.empty((indicators.shape[0], self.width))
+            scores[:, : indicators.shape[1]] = indicators
+        else:
+            scores = indicators.copy()
         for node in self.nodes:
+            if only is not None and node.code not in only:
+                continue
             values = np.take(
                 scores, node.child_columns, axis=1
             )  # C order: products and row sums round by layout

@@ -3,7 +3,8 @@
 A `Choice` is one input `u` in [0, 1) of the uncertainty analysis (`tasks.engine.sensitivity`
 says how it is sampled): `weight_noise` multiplies the relative weights, `alternatives` replaces
 the `method` of the step its name names (`STEPS`) by one of the names of that step's registry
-(`REGISTRIES`). Kept apart from the analysis, with no heavy imports, so that the method file's
+(`REGISTRIES`), `parameter` sets any method-file key (`path`, e.g. `aggregate.min_share`) to
+one of its alternatives. Kept apart from the analysis, with no heavy imports, so that the method file's
 schema can check its choices without loading SALib.
 """
 
@@ -13,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel
 
 from tasks.engine.aggregate import AGGREGATORS
 from tasks.engine.impute import IMPUTERS
 from tasks.engine.normalise import NORMALISERS
 from tasks.engine.weight import WEIGHTERS
 
-KINDS = ("weight_noise", "alternatives")
+KINDS = ("weight_noise", "alternatives", "parameter")
 # Choice name (case-insensitive) -> the section of the method whose `method` the alternatives replace.
 STEPS = {
     "normalisation": "normalise",
@@ -46,9 +48,10 @@ class Choice:
     """One uncertain input of the method (the module docstring says what it replaces)."""
 
     name: str  # "weights" (weight_noise); "normalisation", "aggregation", "imputation", "weighting"
-    kind: str  # "weight_noise" or "alternatives"
+    kind: str  # "weight_noise", "alternatives" or "parameter"
     noise: float = 0.0  # weight_noise: relative weights x U(1 - noise, 1 + noise)
-    alternatives: tuple = ()  # alternatives: e.g. ("minmax", "zscore"), ("arithmetic", "geometric")
+    alternatives: tuple = ()  # e.g. ("minmax", "zscore"), ("arithmetic", "geometric"); parameter: (0.5, 0.75)
+    path: str = ""  # parameter: the method-file key, section.key (e.g. "aggregate.min_share")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alternatives", tuple(self.alternatives))
@@ -61,15 +64,21 @@ class Choice:
                 raise ValueError(f"choice {self.name!r}: weight_noise takes no alternatives")
         else:
             if not self.alternatives:
-                raise ValueError(f"choice {self.name!r}: alternatives needs at least one alternative")
-            if self.name.lower() not in STEPS:
+                raise ValueError(f"choice {self.name!r}: {self.kind} needs at least one alternative")
+            if self.kind == "parameter":
+                if len(self.path.split(".")) != 2:
+                    raise ValueError(f"choice {self.name!r}: path must be section.key, not {self.path!r}")
+            elif self.name.lower() not in STEPS:
                 raise ValueError(
                     f"choice {self.name!r}: the name must say which step it replaces, one of {sorted(STEPS)}"
                 )
 
     @property
     def step(self) -> str:
-        """The method section whose `method` the alternatives replace, or `weight_noise`."""
+        """The method section whose `method` the alternatives replace, `weight_noise`, or the
+        parameter's path."""
+        if self.kind == "parameter":
+            return self.path
         return "weight_noise" if self.kind == "weight_noise" else STEPS[self.name.lower()]
 
     def values(self, u: np.ndarray) -> np.ndarray:
@@ -90,3 +99,13 @@ def checked_choices(choices: Sequence[Choice]) -> list[Choice]:
         if repeated:
             raise ValueError(f"choices repeat the {label} {repeated}: one choice per name and per step")
     return choices
+
+
+def with_parameter(model: BaseModel, path: str, value: object) -> BaseModel:
+    """`model` (a method) with the key `section.key` set to `value`, checked by the section's schema."""
+    section_name, key = path.split(".")
+    section = getattr(model, section_name, None)
+    if not isinstance(section, BaseModel) or key not in type(section).model_fields:
+        raise ValueError(f"{path!r} is not a key of the method file")
+    changed = type(section).model_validate({**section.model_dump(), key: value})
+    return model.model_copy(update={section_name: changed})

@@ -1,4 +1,5 @@
-"""What changed against the previously published edition: rank moves and what drove them."""
+"""What changed between two scorings: against the previously published edition (rank moves and
+what drove them), or between any two outputs of `coopindex score` (COINr's `compare_coins`)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,44 @@ def changes(
     ]
     moved = (out["move"] != 0) | ((out["index_after"] - out["index_before"]).abs() > 1e-9)
     return out[moved].sort_values(["rank_after"]).rename_axis(unit).reset_index()
+
+
+SCORE_KEYS = ("unit", "node")
+COMPARE_COLUMNS = ["level", "score_a", "score_b", "score_diff", "rank_a", "rank_b", "rank_diff",
+                   "abs_rank_diff"]  # fmt: skip
+
+
+def compare_scores(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """COINr's `compare_coins` for every node at once: two long score tables of `coopindex score`
+    side by side, per unit (and period) and node.
+
+    `score_diff` = A − B and `rank_diff` = A − B, as COINr's `Diff` (coin 1 − coin 2): a
+    negative `rank_diff` means the unit ranks better in A. A unit or node in one table only
+    has the other side missing. Rows in A's node order, then by `abs_rank_diff`, largest first.
+    """
+    keys = _keys(first)
+    if keys != _keys(second):
+        raise ValueError(f"the score tables have different keys: {keys} and {_keys(second)}")
+    both = first[[*keys, "level", "score", "rank"]].merge(
+        second[[*keys, "level", "score", "rank"]], on=keys, how="outer", suffixes=("_a", "_b"), sort=False
+    )
+    both["level"] = both["level_a"].fillna(both["level_b"]).astype("Int64")
+    both["score_diff"] = both["score_a"] - both["score_b"]
+    both["rank_a"], both["rank_b"] = both["rank_a"].astype("Int64"), both["rank_b"].astype("Int64")
+    both["rank_diff"] = both["rank_a"] - both["rank_b"]
+    both["abs_rank_diff"] = both["rank_diff"].abs()
+    order = {node: i for i, node in enumerate(dict.fromkeys([*first["node"], *second["node"]]))}
+    both["_node"] = both["node"].map(order)
+    both = both.sort_values(["_node", "abs_rank_diff", *keys], ascending=[True, False, *[True] * len(keys)],
+                            kind="stable", na_position="last")  # fmt: skip
+    return both[[*keys, *COMPARE_COLUMNS]].reset_index(drop=True)
+
+
+def _keys(scores: pd.DataFrame) -> list[str]:
+    """`unit`, the period column of panel data if any (between `unit` and `node`), `node`."""
+    columns = list(scores.columns)
+    missing = [key for key in SCORE_KEYS if key not in columns]
+    if missing:
+        raise ValueError(f"not a score table of coopindex score: no column {missing}")
+    between = columns[columns.index("unit") + 1 : columns.index("node")]
+    return ["unit", *between, "node"]

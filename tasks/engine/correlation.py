@@ -61,15 +61,20 @@ def flag(value: float, same_parent: bool, high: float = NEAR_DUPLICATE, low: flo
 
 
 def node_correlations(
-    scores: pd.DataFrame, high: float = NEAR_DUPLICATE, low: float = NEGATIVE, unit: str = "city_code"
+    scores: pd.DataFrame,
+    high: float = NEAR_DUPLICATE,
+    low: float = NEGATIVE,
+    unit: str = "city_code",
+    wide: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every pair of nodes (indicators, dimensions, index) under Pearson and Spearman, then
     Cronbach's alpha of each parent's children (`node_1` the parent, `node_2` empty).
 
     `scores` is long (`node`, `level`, `parent`, `score`); pairs are in node order, each once.
+    `wide`, the same scores as units x nodes when the caller has them, saves the pivot.
     """
     nodes = scores.drop_duplicates("node").set_index("node")
-    wide = wide_scores(scores, unit)
+    wide = wide_scores(scores, unit) if wide is None else wide[nodes.index.tolist()]
     names = wide.columns.tolist()
     rows = []
     for method in METHODS:

@@ -16,15 +16,32 @@ from tasks.parquet import write_parquet
 
 
 def results_table(stages: IndexStages, framework: Framework, names: pd.Series | None = None) -> pd.DataFrame:
-    """One row per unit: name, index rank and score, then every aggregate's score, best first."""
+    """One row per unit (and period): name, index rank and score, then every aggregate's score,
+    best first; panel data are ranked within each period."""
     aggregates = framework.table.sort_values("level", ascending=False, kind="stable")
     nodes = [c for c in aggregates["code"] if c in stages.aggregated.columns]
     index = stages.aggregated[framework.root]
+    time = _time(stages.aggregated)
+    codes = stages.aggregated.index.get_level_values(0)
     out = pd.DataFrame(index=stages.aggregated.index)
-    out["name"] = names.reindex(out.index) if names is not None else out.index
-    out["rank"] = index.rank(ascending=False, method="min").astype("Int64")
+    out["name"] = names.reindex(codes).to_numpy() if names is not None else codes
+    by = index.groupby(level=time, sort=False) if time else index
+    out["rank"] = by.rank(ascending=False, method="min").astype("Int64")
     out = out.join(stages.aggregated[nodes])
-    return out.sort_values(["rank", "name"]).rename_axis("unit").reset_index()
+    order = [time, "rank", "name"] if time else ["rank", "name"]
+    return _flat(out).sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _time(frame: pd.DataFrame) -> str | None:
+    """The time level of a panel's (unit, time) index, or None."""
+    return str(frame.index.names[1]) if frame.index.nlevels == 2 else None
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """`unit` (and the time) as columns."""
+    if frame.index.nlevels == 2:
+        return frame.reset_index()
+    return frame.rename_axis("unit").reset_index()
 
 
 def write_index(
@@ -40,7 +57,7 @@ def write_index(
     for name, table in (analysis or {}).items():
         write_parquet(table, out / f"{name}.parquet")
     for stage in STAGES:
-        write_parquet(stages.stage(stage).rename_axis("unit").reset_index(), out / f"{stage}.parquet")
+        write_parquet(_flat(stages.stage(stage)), out / f"{stage}.parquet")
     write_parquet(stages.scores, out / "scores.parquet")
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")

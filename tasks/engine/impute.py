@@ -177,11 +177,13 @@ def impute_panel(
     indicators = [c for c in panel.columns if c not in (unit, time)]
     flat = panel.reset_index(drop=True)  # positions, so a repeated or odd index cannot confuse .loc
     values = flat[indicators].astype("float64")
-    filled = values.copy()
+    filled = values.to_numpy(copy=True)
     ordered = flat.iloc[np.argsort(flat[time].to_numpy(), kind="stable")]
     imputer = PANEL_IMPUTERS[method]
     for _, rows in ordered.groupby(unit, sort=False):
-        filled.loc[rows.index] = imputer(values.loc[rows.index], rows[time].to_numpy(), value)
+        at = rows.index.to_numpy()  # positions: `flat` has a RangeIndex
+        filled[at] = imputer(values.iloc[at], rows[time].to_numpy(), value).to_numpy(dtype="float64")
+    filled = pd.DataFrame(filled, index=values.index, columns=values.columns)
     out = panel.copy()
     out[indicators] = _keep_present(values, filled).to_numpy()
     return out

@@ -21,7 +21,7 @@ from tasks.engine.method import Method, MethodError
 from tasks.engine.normalise import normalise
 from tasks.engine.results import score_table
 from tasks.engine.screen import ScreenResult, screen
-from tasks.engine.treat import treat
+from tasks.engine.treat import TreatResult, treat
 from tasks.engine.weight import WEIGHTERS
 
 STAGES = ("raw", "denominated", "screened", "imputed", "treated", "normalised", "aggregated")
@@ -57,6 +57,26 @@ def wide_values(
     return wide.astype("float64")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The stages up to the outlier treatment: what normalisation starts from."""
+
+    raw: pd.DataFrame
+    denominated: pd.DataFrame
+    screening: ScreenResult
+    imputed: pd.DataFrame
+    treatment: TreatResult
+    groups: pd.DataFrame | None = None
+
+    @property
+    def screened(self) -> pd.DataFrame:
+        return self.screening.data
+
+    @property
+    def treated(self) -> pd.DataFrame:
+        return self.treatment.data
+
+
 def compute_index(
     raw: pd.DataFrame,
     framework: Framework,
@@ -76,15 +96,37 @@ def compute_index(
     panel imputations `latest` and `interpolate`.
     """
     settings = settings if settings is not None else pd.DataFrame(index=framework.indicators)
+    prepared = prepare_index(
+        raw, framework, method, denominators=denominators, groups=groups, settings=settings, history=history
+    )
+    normalised = normalise_treated(prepared.treated, framework, method, settings)
+    return finish_index(prepared, normalised, framework, method)
+
+
+def prepare_index(
+    raw: pd.DataFrame,
+    framework: Framework,
+    method: Method,
+    *,
+    denominators: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
+    settings: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    filled: pd.DataFrame | None = None,
+) -> Prepared:
+    """Denominate, screen, impute and treat; `compute_index`'s arguments.
+
+    `filled` (units x indicators), when given, is what a panel imputation puts in this
+    table's gaps: the panel was imputed as a whole from each unit's other periods.
+    """
+    settings = settings if settings is not None else pd.DataFrame(index=framework.indicators)
     denominated = _denominate(raw, method, denominators, settings)
     if method.screen.after == "impute":
-        imputed = _impute(denominated, method, groups, history)
-        screening = _screen(imputed, method)
-        screened = imputed = screening.data
+        screening = _screen(_impute(denominated, method, groups, history, filled), method)
+        imputed = screening.data
     else:
         screening = _screen(denominated, method)
-        screened = screening.data
-        imputed = _impute(screened, method, groups, history)
+        imputed = _impute(screening.data, method, groups, history, filled)
     treatment = treat(
         imputed,
         method.treat.method,
@@ -94,8 +136,15 @@ def compute_index(
         method.treat.fallback,
         overrides=_by_indicator(settings, "treat") | method.treat.overrides,
     )
-    normalised = normalise(
-        treatment.data,
+    return Prepared(raw, denominated, screening, imputed, treatment, groups)
+
+
+def normalise_treated(
+    treated: pd.DataFrame, framework: Framework, method: Method, settings: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The normalise step on treated values (one period, or several pooled)."""
+    return normalise(
+        treated,
         framework.column("direction"),
         method.normalise.method,
         method.normalise.range,
@@ -104,7 +153,18 @@ def compute_index(
         goalpost_cap=method.normalise.goalpost_cap,
         target_cap=method.normalise.target_cap,
     )
-    weights = WEIGHTERS[method.weight.method](normalised, framework)
+
+
+def finish_index(
+    prepared: Prepared,
+    normalised: pd.DataFrame,
+    framework: Framework,
+    method: Method,
+    weights: pd.Series | None = None,
+) -> IndexStages:
+    """Weight, aggregate and rank `normalised`; `weights` (relative, by code) replace the weighting step."""
+    if weights is None:
+        weights = WEIGHTERS[method.weight.method](normalised, framework)
     aggregated, removed = aggregate_with_report(
         normalised,
         framework,
@@ -117,21 +177,22 @@ def compute_index(
         offset=method.aggregate.offset,
         nonpositive=method.aggregate.nonpositive,
     )
+    raw = prepared.raw
     scores = score_table(
         raw.loc[normalised.index], normalised, aggregated, framework, framework.effective_weights(weights)
     )
     return IndexStages(
         raw=raw,
-        denominated=denominated,
-        screened=screened,
-        imputed=imputed,
-        treated=treatment.data,
+        denominated=prepared.denominated,
+        screened=prepared.screened,
+        imputed=prepared.imputed,
+        treated=prepared.treated,
         normalised=normalised,
         aggregated=aggregated,
         scores=scores,
         weights=weights,
-        reports={"screening": screening.report, "treatment": treatment.report},
-        diagnostics={"imputation": _gaps(imputed, method, groups), "aggregation": removed},
+        reports={"screening": prepared.screening.report, "treatment": prepared.treatment.report},
+        diagnostics={"imputation": _gaps(prepared.imputed, method, prepared.groups), "aggregation": removed},
     )
 
 
@@ -168,10 +229,16 @@ def _gaps(imputed: pd.DataFrame, method: Method, groups: pd.DataFrame | None) ->
 
 
 def _impute(
-    data: pd.DataFrame, method: Method, groups: pd.DataFrame | None, history: pd.DataFrame | None
+    data: pd.DataFrame,
+    method: Method,
+    groups: pd.DataFrame | None,
+    history: pd.DataFrame | None,
+    filled: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     settings = method.impute
     if settings.method in PANEL_IMPUTATION:
+        if filled is not None:
+            return data.fillna(filled.reindex(index=data.index, columns=data.columns))
         if history is None:
             raise MethodError(f"imputation {settings.method!r} needs earlier years' values (history)")
         return _impute_from_history(data, settings.method, history)

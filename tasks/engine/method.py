@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.engine.aggregate import AGGREGATORS
-from tasks.engine.choices import REGISTRIES, Choice, checked_choices
+from tasks.engine.choices import REGISTRIES, Choice, checked_choices, with_parameter
 from tasks.engine.normalise import NORMALISERS
 from tasks.engine.weight import WEIGHTERS
 
@@ -71,6 +71,9 @@ class Normalise(_Strict):
     ties: Literal["min", "average", "max", "dense"] = "min"  # rank, percentile(_share); COINr's min
     goalpost_cap: Literal["both", "none", "low", "high"] = "both"  # COINr's trunc2posts = TRUE
     target_cap: bool = False  # dist_target: COINr's cap_max = FALSE, past the target above `high`
+    # Panel data: one scale over every period (COINr's purse `global = TRUE`), comparable over
+    # time, or each period on its own.
+    panel: Literal["pooled", "period"] = "pooled"
 
     @field_validator("range")
     @classmethod
@@ -102,9 +105,13 @@ class UncertainChoice(_Strict):
     """One uncertain choice of the method (see `tasks.engine.choices.Choice`)."""
 
     name: str
-    kind: Literal["weight_noise", "alternatives"]
+    kind: Literal["weight_noise", "alternatives", "parameter"]
     noise: float = Field(default=0.0, ge=0.0, lt=1.0)
-    alternatives: list[str] = []
+    alternatives: list[str | bool | int | float | None] = []
+    path: str = ""  # parameter: the method-file key it varies, e.g. aggregate.min_share
+
+    def choice(self) -> Choice:
+        return Choice(self.name, self.kind, self.noise, tuple(self.alternatives), self.path)
 
 
 class Uncertainty(_Strict):
@@ -172,21 +179,29 @@ class Method(_Strict):
             for key, value in named.items()
             if value not in AGGREGATORS
         ]
-        problems += _uncertainty_problems(self.uncertainty)
+        problems += _uncertainty_problems(self.uncertainty, self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-def _uncertainty_problems(settings: Uncertainty) -> list[str]:
+def _uncertainty_problems(settings: Uncertainty, method: Method) -> list[str]:
     """Choices that name no step, repeat one, or offer an alternative the step does not know."""
     try:
-        choices = [Choice(c.name, c.kind, c.noise, tuple(c.alternatives)) for c in settings.choices]
+        choices = [c.choice() for c in settings.choices]
         if choices:
             checked_choices(choices)
     except ValueError as exc:
         return [f"uncertainty.choices: {exc}"]
-    return [
+    problems = []
+    for i, choice in enumerate(choices):
+        for alternative in choice.alternatives if choice.kind == "parameter" else ():
+            try:
+                with_parameter(method, choice.path, alternative)
+            except (ValueError, ValidationError) as exc:
+                message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                problems.append(f"uncertainty.choices.{i}: {choice.path} = {alternative!r}: {message}")
+    return problems + [
         f"uncertainty.choices.{i}: {choice.name} alternative {alternative!r} "
         f"is not one of {sorted(REGISTRIES[choice.step])}"
         for i, choice in enumerate(choices)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.engine.aggregate import AggregationPlan, framework_means
-from tasks.engine.choices import Choice
+from tasks.engine.choices import Choice, with_parameter
 from tasks.engine.framework import Framework
 from tasks.engine.index import compute_index
 from tasks.engine.method import Method
@@ -45,16 +45,21 @@ class MonteCarlo:
         """`inputs` are `compute_index`'s extra tables (denominators, groups, settings, history)."""
         self.raw, self.framework, self.method, self.inputs = raw, framework, method, inputs
         self.units: pd.Index | None = None
-        self._variants: dict[tuple[str, str, str], Variant] = {}
-        self._plans: dict[str, AggregationPlan] = {}
+        self._variants: dict[tuple, Variant] = {}
+        self._plans: dict[tuple, AggregationPlan] = {}
 
-    def variant(self, imputation: str, normalisation: str, weighting: str) -> Variant:
-        """Normalised data and relative weights from `compute_index` with these three settings."""
-        key = (imputation, normalisation, weighting)
+    def variant(
+        self, imputation: str, normalisation: str, weighting: str, parameters: tuple = ()
+    ) -> Variant:
+        """Normalised data and relative weights from `compute_index` with these three settings
+        and `parameters` ((path, value) pairs of `parameter` choices outside `aggregate`)."""
+        key = (imputation, normalisation, weighting, parameters)
         if key not in self._variants:
             method = self.method
-            for step, value in zip(VARIANT_STEPS, key, strict=True):
+            for step, value in zip(VARIANT_STEPS, key[:3], strict=True):
                 method = _with_method(method, step, value)
+            for path, value in parameters:
+                method = with_parameter(method, path, value)
             # Aggregation is the plans' job: compute_index uses plain means wherever the method
             # leaves the choice open, so that an alternative normalisation which the method's
             # own mean cannot take (zscore under a geometric mean) is no error here.
@@ -73,11 +78,15 @@ class MonteCarlo:
             self._variants[key] = Variant(normalised[self.framework.indicators].to_numpy("float64"), weights)
         return self._variants[key]
 
-    def plan(self, aggregation: str) -> AggregationPlan:
-        """The method's aggregation with `aggregation` as its `aggregate.method`, built once."""
-        if aggregation not in self._plans:
-            settings = self.method.aggregate
-            self._plans[aggregation] = AggregationPlan.build(
+    def plan(self, aggregation: str, parameters: tuple = ()) -> AggregationPlan:
+        """The method's aggregation with `aggregation` as its `aggregate.method` and `parameters`
+        ((path, value) pairs of `aggregate.*`), built once."""
+        if (aggregation, parameters) not in self._plans:
+            method = self.method
+            for path, value in parameters:
+                method = with_parameter(method, path, value)
+            settings = method.aggregate
+            self._plans[(aggregation, parameters)] = AggregationPlan.build(
                 self.framework,
                 aggregation,
                 settings.min_share,
@@ -87,11 +96,13 @@ class MonteCarlo:
                 offset=settings.offset,
                 nonpositive=settings.nonpositive,
             )
-        return self._plans[aggregation]
+        return self._plans[(aggregation, parameters)]
 
-    def index(self, variant: Variant, weights: np.ndarray, aggregation: str) -> np.ndarray:
+    def index(
+        self, variant: Variant, weights: np.ndarray, aggregation: str, parameters: tuple = ()
+    ) -> np.ndarray:
         """Index score of every unit: the plan of `aggregation` executed on the variant."""
-        plan = self.plan(aggregation)
+        plan = self.plan(aggregation, parameters)
         scores = plan.execute(variant.normalised, weights, self.units)
         return scores[:, plan.columns.index(self.framework.root)]
 
@@ -109,22 +120,28 @@ class MonteCarlo:
             for step in (*VARIANT_STEPS, "aggregate")
         }
         picks = np.zeros(rows, dtype="int64")
+        before, after = [()] * rows, [()] * rows  # parameter settings of the variant, of the plan
         bank = None
         for choice in choices:
             values = samples[choice.name].to_numpy()
             if choice.kind == "alternatives":
                 columns[choice.step] = np.asarray(choice.alternatives, dtype=object)[values]
+            elif choice.kind == "parameter":
+                side = after if choice.path.startswith("aggregate.") else before
+                for row, value in enumerate(values):
+                    side[row] = (*side[row], (choice.path, choice.alternatives[value]))
             else:
                 size = max(WEIGHT_BANK, rows)
                 bank = rng.uniform(
                     1.0 - choice.noise, 1.0 + choice.noise, size=(size, len(self.framework.table))
                 )
                 picks = np.minimum((values * size).astype("int64"), size - 1)
-        keys = list(zip(*(columns[step] for step in (*VARIANT_STEPS, "aggregate")), picks, strict=True))
-        for settings in dict.fromkeys(key[:3] for key in keys):  # every variant and plan first: errors early
-            self.variant(*settings)
-        for aggregation in dict.fromkeys(key[3] for key in keys):
-            self.plan(aggregation)
+        steps = (columns[step] for step in (*VARIANT_STEPS, "aggregate"))
+        keys = list(zip(*steps, picks, before, after, strict=True))
+        for key in dict.fromkeys((*key[:3], key[5]) for key in keys):  # every variant and plan first
+            self.variant(*key)
+        for key in dict.fromkeys((key[3], key[6]) for key in keys):
+            self.plan(*key)
         out = np.empty((rows, len(self.units)))
         first: dict[tuple, int] = {}
         for row, key in enumerate(keys):
@@ -132,9 +149,9 @@ class MonteCarlo:
                 out[row] = out[first[key]]
                 continue
             first[key] = row
-            variant = self.variant(*key[:3])
+            variant = self.variant(*key[:3], key[5])
             weights = variant.weights if bank is None else variant.weights * bank[key[4]]
-            out[row] = self.index(variant, weights, key[3])
+            out[row] = self.index(variant, weights, key[3], key[6])
         return out
 
 

@@ -113,23 +113,28 @@ def contributions(
     return pd.DataFrame(out, index=normalised_and_aggregated.index, columns=children)
 
 
-def strengths_weaknesses(scores_long: pd.DataFrame, n: int = 3, unit: str = "city_code") -> pd.DataFrame:
+def strengths_weaknesses(
+    scores_long: pd.DataFrame, n: int = 3, unit: str | list[str] = "city_code"
+) -> pd.DataFrame:
     """Per unit its `n` best-ranked indicators (strengths) and `n` worst-ranked (weaknesses).
 
     From a long score table (`score_table`): indicator rows (level 1, when the table has a
     level column) with a rank; ties in rank are broken by node code. Strengths are listed best
     first, weaknesses worst first; a unit with fewer than 2n ranked indicators has indicators
-    that are both (as in COINr's `get_str_weak`). Columns: unit, kind, node, rank, score.
+    that are both (as in COINr's `get_str_weak`). Columns: unit, kind, node, rank, score;
+    `unit` may be several key columns (unit and period of panel data).
     """
+    keys = [unit] if isinstance(unit, str) else list(unit)
     rows = scores_long
     if "level" in rows:
         rows = rows[rows["level"] == 1]
-    rows = rows[rows["rank"].notna()][[unit, "node", "rank", "score"]]
-    best = rows.sort_values([unit, "rank", "node"], kind="stable")
-    worst = rows.sort_values([unit, "rank", "node"], ascending=[True, False, True], kind="stable")
-    strengths = best.groupby(unit, sort=False).head(n).assign(kind="strength")
-    weaknesses = worst.groupby(unit, sort=False).head(n).assign(kind="weakness")
+    rows = rows[rows["rank"].notna()][[*keys, "node", "rank", "score"]]
+    best = rows.sort_values([*keys, "rank", "node"], kind="stable")
+    descending = [True] * len(keys) + [False, True]
+    worst = rows.sort_values([*keys, "rank", "node"], ascending=descending, kind="stable")
+    strengths = best.groupby(keys, sort=False).head(n).assign(kind="strength")
+    weaknesses = worst.groupby(keys, sort=False).head(n).assign(kind="weakness")
     out = pd.concat([strengths, weaknesses], ignore_index=True)
-    out["_order"] = out.groupby([unit, "kind"]).cumcount()
-    out = out.sort_values([unit, "kind", "_order"], kind="stable")
-    return out[[unit, "kind", "node", "rank", "score"]].reset_index(drop=True)
+    out["_order"] = out.groupby([*keys, "kind"]).cumcount()
+    out = out.sort_values([*keys, "kind", "_order"], kind="stable")
+    return out[[*keys, "kind", "node", "rank", "score"]].reset_index(drop=True)

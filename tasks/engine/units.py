@@ -32,16 +32,19 @@ COINR_FRAMEWORK = {
 }
 NODE_TYPES = {"Indicator", "Aggregate"}
 NUMERIC_SETTINGS = ("goalpost_low", "goalpost_high", "target")  # empty = the method's default
+TIME_COLUMNS = ("Time", "time")  # COINr's purse: one row per unit and period
 
 
 @dataclass(frozen=True)
 class UnitTable:
-    """A wide unit table split by role; every frame is indexed by unit code."""
+    """A wide unit table split by role; every frame is indexed by unit code, or by (unit, time)
+    when the table is a panel (`time` names its time column)."""
 
     indicators: pd.DataFrame
     denominators: pd.DataFrame
     groups: pd.DataFrame
-    names: pd.Series
+    names: pd.Series  # by unit code, once per unit
+    time: str | None = None
 
 
 class FormatError(ValueError):
@@ -91,9 +94,22 @@ def read_units(path: Path, framework: Framework, settings: pd.DataFrame) -> Unit
     unit = next((c for c in ("uCode", "unit", "code", "city_code") if c in table.columns), None)
     if unit is None:
         raise FormatError(f"{path}: no unit code column (uCode, unit, code or city_code)")
-    if table[unit].duplicated().any():
-        raise FormatError(f"{path}: duplicate unit codes {sorted(table.loc[table[unit].duplicated(), unit])}")
-    table = table.set_index(table[unit].astype("str").rename("unit"))
+    time = next((c for c in TIME_COLUMNS if c in table.columns), None)
+    if time is not None and table[time].nunique(dropna=False) < 2:
+        time = None  # one period is a cross-section, as COINr's new_coin takes it; a purse needs more
+    keys = [unit] if time is None else [unit, time]
+    repeated = table.duplicated(keys)
+    if repeated.any():
+        what = "unit codes" if time is None else f"(unit, {time}) rows"
+        raise FormatError(f"{path}: duplicate {what} {sorted(map(str, table.loc[repeated, unit]))}")
+    codes = table[unit].astype("str").rename("unit")
+    if time is None:
+        table = table.set_index(codes)
+    else:
+        periods = pd.to_numeric(table[time], errors="coerce")
+        if periods.isna().any():
+            raise FormatError(f"{path}: {time} {table.loc[periods.isna(), time].iloc[0]!r} is not a number")
+        table = table.set_index([codes, periods.rename(time)])
     missing = [c for c in framework.indicators if c not in table.columns]
     if missing:
         raise FormatError(f"{path}: indicator columns missing for framework codes {missing}")
@@ -104,9 +120,12 @@ def read_units(path: Path, framework: Framework, settings: pd.DataFrame) -> Unit
         raise FormatError(f"{path}: denominator columns {absent} named by the framework are missing")
     groups = [c for c in table.columns if c.endswith("_group") or c.startswith("Group_")]
     name = next((c for c in ("uName", "name", "name_en") if c in table.columns), None)
+    codes = table.index.get_level_values("unit")
+    first = table[~codes.duplicated()].set_axis(codes[~codes.duplicated()], axis=0)
     return UnitTable(
         indicators=table[framework.indicators].astype("float64"),
         denominators=table[wanted].astype("float64"),
         groups=table[groups],
-        names=table[name].astype("str") if name else pd.Series(table.index, index=table.index),
+        names=first[name].astype("str") if name else pd.Series(first.index, index=first.index),
+        time=time,
     )

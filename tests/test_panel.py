@@ -1,0 +1,144 @@
+"""Panel data (COINr's purse): periods scored in one run, ranks per period, pooled or
+per-period normalisation, imputation from the unit's other periods, the time column kept."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.engine.framework import Framework
+from tasks.engine.method import Method, MethodError
+from tasks.engine.panel import compute_panel
+from tasks.engine.units import read_framework, read_units
+from tasks.warehouse.catalog import PROJECT_ROOT
+
+FLAT = Framework.from_table(
+    pd.DataFrame(
+        [("idx", "", 2, 1.0, 1), ("a", "idx", 1, 1.0, 1), ("b", "idx", 1, 1.0, -1)],
+        columns=["code", "parent", "level", "weight", "direction"],
+    )
+)
+
+
+def panel(values: dict[tuple[str, int], tuple[float, float]]) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(list(values), names=["unit", "Time"])
+    return pd.DataFrame(list(values.values()), index=index, columns=["a", "b"], dtype="float64")
+
+
+def method(**sections: dict) -> Method:
+    return Method(name="panel", version="1", **sections)
+
+
+SMALL = panel({("X", 1): (0, 1), ("Y", 1): (5, 2), ("Z", 1): (10, 3),
+               ("X", 2): (10, 1), ("Y", 2): (15, 2), ("Z", 2): (20, 5)})  # fmt: skip
+
+
+def test_pooled_normalisation_uses_the_min_and_max_of_every_period():
+    stages = compute_panel(SMALL, FLAT, method(normalise={"panel": "pooled"}), time="Time")
+    a = stages.normalised["a"]
+    # a over both periods: min 0, max 20 -> (x - 0) / 20 * 100
+    assert a.loc[("X", 1)] == 0 and a.loc[("Y", 1)] == 25 and a.loc[("Z", 1)] == 50
+    assert a.loc[("X", 2)] == 50 and a.loc[("Y", 2)] == 75 and a.loc[("Z", 2)] == 100
+    # b is lower-is-better: -b over both periods from -5 to -1; Y in period 2: (-2 + 5) / 4 * 100
+    assert stages.normalised["b"].loc[("Y", 2)] == pytest.approx(75.0)
+    assert stages.normalised["b"].loc[("Z", 2)] == 0.0
+
+
+def test_per_period_normalisation_rescales_each_period():
+    stages = compute_panel(SMALL, FLAT, method(normalise={"panel": "period"}), time="Time")
+    a = stages.normalised["a"]
+    assert [a.loc[(u, t)] for t in (1, 2) for u in "XYZ"] == [0, 50, 100, 0, 50, 100]
+    # b in period 2: 1, 2, 5 -> -b from -5 to -1: X 100, Y (-2 + 5) / 4 * 100 = 75, Z 0
+    assert stages.normalised["b"].xs(2, level="Time").tolist() == pytest.approx([100.0, 75.0, 0.0])
+
+
+def test_ranks_restart_in_each_period_and_every_table_keeps_the_period():
+    stages = compute_panel(SMALL, FLAT, method(normalise={"panel": "pooled"}), time="Time")
+    index = stages.scores[stages.scores["node"] == "idx"]
+    assert list(stages.scores.columns[:3]) == ["unit", "Time", "node"]
+    ranks = index.set_index(["unit", "Time"])["rank"]
+    # pooled, period 1: X (0 + 100) / 2, Y (25 + 75) / 2, Z (50 + 50) / 2: three at 50 share rank 1;
+    # period 2: X (50 + 100) / 2 = 75, Y (75 + 75) / 2 = 75, Z (100 + 0) / 2 = 50: 1, 1, 3
+    assert stages.aggregated.xs(1, level="Time")["idx"].tolist() == pytest.approx([50.0, 50.0, 50.0])
+    assert [ranks[(u, 1)] for u in "XYZ"] == [1, 1, 1]
+    assert [ranks[(u, 2)] for u in "XYZ"] == [1, 1, 3]
+    assert list(stages.reports["screening"].columns[:2]) == ["unit", "Time"]
+
+
+@pytest.mark.parametrize(("name", "expected"), [("latest", 10.0), ("interpolate", 15.0)])
+def test_a_gap_is_filled_from_the_units_other_periods(name, expected):
+    data = panel({("X", 1): (10, 1), ("X", 2): (np.nan, 1), ("X", 3): (20, 1),
+                  ("Y", 1): (0, 2), ("Y", 2): (5, 2), ("Y", 3): (8, 2)})  # fmt: skip
+    chosen = method(impute={"method": name}, screen={"min_availability": 0.5})
+    stages = compute_panel(data, FLAT, chosen, time="Time")
+    assert stages.imputed.loc[("X", 2), "a"] == expected
+    assert np.isnan(stages.raw.loc[("X", 2), "a"])
+
+
+def test_pooled_dist_reference_is_refused():
+    with pytest.raises(MethodError, match="dist_reference"):
+        compute_panel(SMALL, FLAT, method(normalise={"method": "dist_reference"}), time="Time")
+
+
+def big_panel(units: int = 190, periods: int = 30) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    index = pd.MultiIndex.from_product([[f"U{i:03d}" for i in range(units)], range(1991, 1991 + periods)],
+                                       names=["unit", "Time"])  # fmt: skip
+    trend = np.tile(np.arange(periods), units)[:, None] * 0.2
+    return pd.DataFrame(rng.normal(size=(len(index), 2)) + trend, index=index, columns=["a", "b"])
+
+
+@pytest.mark.parametrize("pooling", ["pooled", "period"])
+def test_190_units_over_30_periods_in_one_run(pooling):
+    raw = big_panel()
+    stages = compute_panel(raw, FLAT, method(normalise={"panel": pooling}), time="Time")
+    x = raw["a"].to_numpy()
+    if pooling == "pooled":
+        expected = (x - x.min()) / (x.max() - x.min()) * 100
+    else:
+        period = raw.index.get_level_values("Time")
+        low = raw["a"].groupby(period).transform("min").to_numpy()
+        high = raw["a"].groupby(period).transform("max").to_numpy()
+        expected = (x - low) / (high - low) * 100
+    got = stages.normalised["a"].reindex(raw.index).to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    index = stages.scores[stages.scores["node"] == "idx"]
+    assert index.groupby("Time")["rank"].agg(lambda r: sorted(r) == list(range(1, 191))).all()
+    assert index["Time"].nunique() == 30 and len(index) == 190 * 30
+
+
+def test_the_command_writes_the_time_column_everywhere(tmp_path: Path):
+    framework = tmp_path / "framework.csv"
+    FLAT.table.to_csv(framework, index=False)
+    data = tmp_path / "data.csv"
+    SMALL.rename_axis(["uCode", "Time"]).reset_index().to_csv(data, index=False)
+    spec = tmp_path / "method.yaml"
+    spec.write_text("name: p\nversion: '1'\nnormalise: {panel: period}\n")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "score", "--framework", str(framework), "--data", str(data),
+         "--method", str(spec), "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Time 2" in done.stdout
+    for name in ("raw", "normalised", "aggregated", "scores", "contributions", "strengths", "screening",
+                 "leave_one_out_units"):  # fmt: skip
+        assert list(pd.read_parquet(out / f"{name}.parquet").columns[:2]) == ["unit", "Time"], name
+    assert pd.read_parquet(out / "correlations.parquet").columns[0] == "Time"
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns[:4]) == ["unit", "Time", "name", "rank"]
+    # period 2 alone: a 0, 50, 100 and b (lower is better) 100, 75, 0 -> Y (50 + 75) / 2 is first
+    second = results[results["Time"] == 2].set_index("unit")
+    assert second.loc["Y", "rank"] == 1 and second.loc["Y", "idx"] == pytest.approx(62.5)
+
+
+def test_one_period_is_a_cross_section():
+    tree, settings = read_framework(PROJECT_ROOT / "tests" / "data" / "coinr_asem" / "ASEM_iMeta.csv")
+    units = read_units(PROJECT_ROOT / "tests" / "data" / "coinr_asem" / "ASEM_iData.csv", tree, settings)
+    assert units.time is None and units.indicators.index.nlevels == 1
