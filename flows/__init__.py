@@ -29,6 +29,7 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     # The project's own loggers (the trade ingest's per-file progress) go to the run's logs too.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "coopindex",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the same loggers outside a flow run
 }
 for _name, _value in PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)

@@ -22,8 +22,8 @@ from tasks.quality.suites import load_suite
 from tasks.quality.validation import validate
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tasks.warehouse.publish import publish
+from tests.browser import visit
 from tests.conftest import seeded_warehouse
-from tests.test_report_browser import browser, visit  # noqa: F401 - the browser fixture
 from tests.test_validation import PARAMETERS, SUITES, TRADE_FILE, trade_frame
 
 BAD_FILE, BAD_LINE = "raw/indicators/interconnectivity.csv", 752

@@ -15,11 +15,11 @@ def test_default_method_reads():
     [
         (
             "name: m\nversion: '1'\nnormalise: {methd: minmax}\n",
-            r"normalise.methd: Extra inputs are not permitted",
+            r"normalise.methd: not a key the method file has \(a typo\?\)",
         ),
         ("name: m\nversion: '1'\nnormalise: {range: [100, 0]}\n", "low < high"),
         ("name: m\nversion: '1'\naggregate: {min_share: 2}\n", "aggregate.min_share"),
-        ("version: '1'\n", "name: Field required"),
+        ("version: '1'\n", "name: missing: this key is required"),
         ("name: [unclosed\n", "not valid YAML"),
         ("name: m\nversion: '1'\nnormalise: {method: minmaxx}\n", "normalise.method 'minmaxx' is not"),
         ("name: m\nversion: '1'\naggregate: {by_level: {2: geo}}\n", "aggregate.by_level.2 'geo' is not"),
