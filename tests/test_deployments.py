@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _healthy, _monthly_target, edition_for
+from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _monthly_target, edition_for
+from flows.serve import healthy as _healthy
 from tasks.warehouse.catalog import PROJECT_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
