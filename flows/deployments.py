@@ -100,7 +100,7 @@ def _monthly_target(month: str | None) -> tuple[int, int]:
 def _annual_run_name() -> str:
     from prefect.runtime import flow_run
 
-    return f"edition-{_annual_target(flow_run.parameters.get('edition'))}"
+    return f"annual-edition-{_annual_target(flow_run.parameters.get('edition'))}"
 
 
 def _monthly_run_name() -> str:

@@ -79,6 +79,10 @@ def serve_command(limit: int = SERVE["limit"], port: int = SERVE["port"]) -> Non
         typer.echo(f"Prefect API: {api_url}\nPrefect UI:  {ui_url}")
         for name, spec in DEPLOYMENTS.items():
             typer.echo(f"  {FLOWS[spec['flow']].name}/{name}: cron {spec['cron']!r} ({spec['timezone']})")
+        typer.echo(
+            f"Trigger a run: PREFECT_API_URL={api_url} .venv/bin/prefect deployment run "
+            "scheduled-edition/annual-edition -p edition=2018"
+        )
         env = os.environ | {"PREFECT_API_URL": api_url}
         command = [sys.executable, "-m", "flows.deployments", "--limit", str(limit)]
         runner = subprocess.Popen(command, env=env, start_new_session=True)
