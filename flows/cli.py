@@ -286,9 +286,10 @@ def serve(
 
     Schedules, parameters and limits live in flows/deployments.py (the same as prefect.yaml).
     Runs go to the Prefect server at PREFECT_API_URL; without it, one is started on --port
-    (state in the project's .prefect/) and stopped on exit.
+    (state in the project's .prefect/). SIGTERM or Ctrl-C stops the runner, its flow runs and
+    that server.
     """
-    from flows.deployments import serve_command  # imports Prefect: only when serving
+    from flows.serve import serve_command  # imports Prefect: only when serving
 
     serve_command(limit=limit, port=port)
 

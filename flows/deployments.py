@@ -9,8 +9,8 @@ calls the `score-edition` flow as a subflow:
   edition of the month before (the run of 2019-03-05 covers February 2019 and republishes
   edition 2019; the run of 5 January covers December and republishes the previous year's).
 
-`DEPLOYMENTS` below defines them for `coopindex serve` (one process, no work pool, see
-`serve_command`); `prefect.yaml` repeats them for a Prefect server with a process work pool, and
+`DEPLOYMENTS` below defines them for `coopindex serve` (no work pool: `serve_deployments`,
+supervised by flows/serve.py); `prefect.yaml` repeats them for a Prefect server with a process work pool, and
 `tests/test_deployments.py` checks that the two agree.
 
 Times are read in the schedules' time zone (Asia/Shanghai): Prefect reports a run scheduled
@@ -19,18 +19,8 @@ for 2019-06-01 06:00 in Shanghai as 2019-05-31 22:00 UTC, which is still the 201
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -63,10 +53,6 @@ DEPLOYMENTS: dict[str, dict[str, Any]] = {
         "description": "Republish the provisional edition of the year of the month before the run.",
     },
 }
-
-# `coopindex serve`: at most `limit` flow runs at once in the serving process; the port of the
-# Prefect server it starts when PREFECT_API_URL is not set, and how long it waits for it.
-SERVE = {"limit": 2, "port": 4200, "server_startup_s": 60}
 
 Kind = Literal["annual", "monthly"]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -114,7 +100,7 @@ def _monthly_target(month: str | None) -> tuple[int, int]:
 def _annual_run_name() -> str:
     from prefect.runtime import flow_run
 
-    return f"edition-{_annual_target(flow_run.parameters.get('edition'))}"
+    return f"annual-edition-{_annual_target(flow_run.parameters.get('edition'))}"
 
 
 def _monthly_run_name() -> str:
@@ -185,102 +171,21 @@ def runner_deployments() -> list:
 
 
 Limit = Annotated[int, typer.Option(help="At most this many flow runs at once in this process.")]
-Port = Annotated[int, typer.Option(help="Port of the Prefect server started if PREFECT_API_URL is not set.")]
 
 
-def serve_command(limit: Limit = SERVE["limit"], port: Port = SERVE["port"]) -> None:
-    """Serve the scheduled deployments (annual edition, monthly trade refresh) until Ctrl-C.
+def serve_deployments(limit: Limit = 2) -> None:
+    """Prefect's runner of the deployments, against PREFECT_API_URL, until SIGTERM.
 
-    Schedules, parameters and limits: flows/deployments.py, the same as in prefect.yaml.
-
-    Runs go to the Prefect server at PREFECT_API_URL; without it, one is started on --port, stopped on exit.
-
-    That server keeps its state in PREFECT_HOME (the project's .prefect/); one already on --port is used.
-
-    Trigger a run by hand: prefect deployment run scheduled-edition/annual-edition -p edition=2018
+    `coopindex serve` (flows/serve.py) runs this in a child process and stops it; on SIGTERM
+    Prefect's runner cancels its flow runs and pauses the schedules before it exits.
     """
     from prefect import serve
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    settings = get_current_settings()
-    with ExitStack() as stack:
-        # Until Prefect's runner takes over SIGTERM, it ends this command through `finally`
-        # blocks (which stop a server started here) instead of killing it on the spot.
-        stack.enter_context(_sigterm_exits())
-        api_url = settings.api.url
-        if not api_url:
-            api_url = stack.enter_context(_local_server(port, settings.home))
-            os.environ["PREFECT_API_URL"] = api_url  # for the flow-run processes too
-            stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
-        ui_url = get_current_settings().ui_url or api_url.removesuffix("/api")
-        typer.echo(f"Prefect API: {api_url}\nPrefect UI:  {ui_url}")
-        for name, spec in DEPLOYMENTS.items():
-            typer.echo(f"  {FLOWS[spec['flow']].name}/{name}: cron {spec['cron']!r} ({spec['timezone']})")
-        serve(*runner_deployments(), limit=limit)
-
-
-@contextmanager
-def _sigterm_exits() -> Iterator[None]:
-    def leave(signum, frame):
-        raise SystemExit(0)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, leave)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _local_server(port: int, home: Path) -> Iterator[str]:
-    """The API URL of a Prefect server on 127.0.0.1:`port`: one that answers, else a new child process.
-
-    The child runs in its own session, so Ctrl-C or a signal to this process group reaches only
-    the runner, which then still has a server to pause its deployments on; it is stopped last.
-    """
-    api_url = f"http://127.0.0.1:{port}/api"
-    if _healthy(api_url):
-        typer.echo(f"A Prefect server already answers on port {port}: using it.")
-        yield api_url
-        return
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / "server.log"
-    typer.echo(f"Starting a Prefect server on port {port} (state in {home}, log in {log}) ...")
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("ab") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + SERVE["server_startup_s"]
-        while not _healthy(api_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
-                typer.echo(f"error: the Prefect server did not start on port {port}:\n{tail}", err=True)
-                raise typer.Exit(1)
-            time.sleep(0.5)
-        yield api_url
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    serve(*runner_deployments(), limit=limit)
 
 
 if __name__ == "__main__":
     # Import by name: the deployments' entrypoints must say flows.deployments, not __main__.
-    from flows.deployments import serve_command as command
+    from flows.deployments import serve_deployments as command
 
     typer.run(command)

@@ -8,14 +8,15 @@ that read files when the failure is an I/O fault, timeouts, logs and the UI's ar
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
+from flows.artifacts import error_artifacts, publish_artifacts
 from tasks.edition.errors import DATA_ERRORS, EditionBusyError
 from tasks.edition.outputs import previous_scores, summary_markdown
 from tasks.edition.pipeline import EDITION, Step, start
@@ -55,7 +56,7 @@ def _execute(step: Step, args: tuple[Any, ...]) -> Any:
     return TASKS[step.name](*args)
 
 
-@flow(name="score-edition", log_prints=True)
+@flow(name="score-edition", flow_run_name="edition-{edition}", log_prints=True)
 def score_edition(
     edition: int = 2018,
     raw_dir: str | None = None,
@@ -75,10 +76,13 @@ def score_edition(
         with FileLock(lock_file, timeout=lock_timeout_s):
             return _score_edition(catalog, edition)
     except Timeout:
-        raise EditionBusyError(
+        busy = EditionBusyError(
             f"edition {edition} is being scored by another run "
             f"(waited {lock_timeout_s:.0f} s for its lock {lock_file})"
-        ) from None
+        )
+        if _flow_run_id():
+            error_artifacts(edition, busy, {})
+        raise busy from None
 
 
 def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
@@ -87,20 +91,20 @@ def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
     try:
         EDITION.run(data, _execute, after=lambda step, data: _after(step, data, seen))
     except DATA_ERRORS as exc:  # the run's report shows what failed: the CLI prints where it is
-        reports = data.get("reports") or data.get("trade_reports")
+        reports = data.get("reports") or data.get("trade_reports") or {}
         if reports:
             exc.reports = {name: str(catalog.warehouse / path) for name, path in reports.items()}
+        if data.get("flow_run_id"):
+            error_artifacts(edition, exc, _report_links(catalog, reports))
         raise
     manifest = data["manifest"]
     ranking, markdown = summary_markdown(
         manifest, data["datasets"]["scores"], seen["previous"], data["clean"]
     )
-    create_table_artifact(
-        key=f"edition-{edition}-ranking",
-        table=ranking.astype(object).where(ranking.notna(), None).to_dict("records"),
-        description=f"China-CEEC cooperation index, edition {edition}: top {len(ranking)}",
-    )
-    create_markdown_artifact(key=f"edition-{edition}-summary", markdown=markdown)
+    if data["flow_run_id"]:
+        links = {"report": catalog.edition_report(edition) / "index.html"}
+        links |= _report_links(catalog, manifest["validation"]["reports"])
+        publish_artifacts(edition, ranking, markdown, links)
     return manifest["summary"] | {"path": str(data["published"]), "timings_s": data["timings"]}
 
 
@@ -122,6 +126,11 @@ def _after(step: Step, data: MutableMapping[str, Any], seen: dict[str, Any]) -> 
         logger.info(
             "published edition %s to %s (%s cities)", data["edition"], data["published"], summary["cities"]
         )
+
+
+def _report_links(catalog: Catalog, reports: dict[str, str]) -> dict[str, Path]:
+    """The run's Data Docs, the reports a link artifact points at (the rest are Parquet files)."""
+    return {"data-docs": catalog.warehouse / reports["data_docs"]} if "data_docs" in reports else {}
 
 
 def _flow_run_id() -> str | None:

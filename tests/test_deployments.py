@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _healthy, _monthly_target, edition_for
+from flows.deployments import DEPLOYMENTS, FLOWS, TIMEZONE, _monthly_target, edition_for
+from flows.serve import healthy as _healthy
 from tasks.warehouse.catalog import PROJECT_ROOT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -169,10 +170,13 @@ def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse)
                     # two editions, one after the other (the deployment's limit of one)
                     runs = await _await(lambda: _finished(client, *ids), "the runs", 2 * PATIENCE_S, serve)
                     subflows = {run.id: await _subflow(client, run.id) for run in runs}
+                    artifacts = {
+                        run.id: await _artifacts(client, run.id) for run in [*runs, *subflows.values()]
+                    }
                     upcoming = await _upcoming(client, deployments)
-            return runs, subflows, upcoming
+            return runs, subflows, artifacts, upcoming
 
-        (triggered, scheduled), subflows, upcoming = asyncio.run(scenario())
+        (triggered, scheduled), subflows, artifacts, upcoming = asyncio.run(scenario())
     finally:
         code = _stop(serve)
     took = time.monotonic() - started
@@ -180,7 +184,7 @@ def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse)
 
     for run in (triggered, scheduled):
         assert run.state.is_completed(), (run.name, run.state)
-    assert (triggered.name, scheduled.name) == ("edition-2018", "edition-2019")
+    assert (triggered.name, scheduled.name) == ("annual-edition-2018", "annual-edition-2019")
     assert scheduled.parameters == {"raw_dir": str(raw_copy), "warehouse_dir": str(warehouse)}
     assert scheduled.expected_start_time == datetime(2020, 6, 1, 6, tzinfo=SHANGHAI)
     for run, edition in ((triggered, 2018), (scheduled, 2019)):
@@ -190,6 +194,10 @@ def test_serve_against_a_real_server(prefect_api, raw_copy, tmp_path, warehouse)
         manifest = json.loads((warehouse / f"edition={edition}" / "manifest.json").read_text())
         assert manifest["flow_run_id"] == str(subflow.id)
         assert manifest["parameters"]["raw_dir"] == str(raw_copy.resolve())
+        # The edition's run and the deployment's run (the one the user opens) hold the artifacts.
+        assert subflow.name == f"edition-{edition}"
+        for holder in (subflow, run):
+            _check_artifacts(artifacts[holder.id], edition, warehouse, keyed=holder is subflow)
     # One run of the deployment at a time.
     first, second = sorted((triggered, scheduled), key=lambda r: r.start_time)
     assert first.end_time <= second.start_time
@@ -368,6 +376,36 @@ async def _subflow(client, parent_id):
         flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]))
     )
     return subflow
+
+
+async def _artifacts(client, flow_run_id) -> list:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    return await client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+    )
+
+
+def _check_artifacts(found: list, edition: int, warehouse: Path, keyed: bool) -> None:
+    """The ranking, the summary (markdown tables, no dict reprs) and the links to the reports."""
+    by_type: dict[str, list] = {}
+    for artifact in found:
+        by_type.setdefault(artifact.type, []).append(artifact)
+    rankings = [a for a in by_type["table"] if a.description.startswith("China-CEEC cooperation index")]
+    assert len(rankings) == 1, [(a.key, a.description, a.flow_run_id, a.task_run_id) for a in found]
+    [ranking] = rankings
+    [summary] = by_type["markdown"]
+    rows = json.loads(ranking.data)
+    assert len(rows) == 15 and rows[0]["rank"] == 1
+    assert f"# Edition {edition} published" in summary.data
+    assert "| dataset | rows in |" in summary.data and "{'" not in summary.data
+    links = {a.data for a in by_type["link"]}
+    report = (warehouse / f"edition={edition}" / "report" / "index.html").absolute().as_uri()
+    assert report in links
+    assert any(link.startswith(warehouse.absolute().as_uri()) and "data_docs" in link for link in links)
+    keys = {a.key for a in found}
+    expected = {f"edition-{edition}-{name}" for name in ("ranking", "summary", "report", "data-docs")}
+    assert expected <= keys if keyed else keys == {None}
 
 
 async def _upcoming(client, deployments: dict) -> dict[str, datetime]:

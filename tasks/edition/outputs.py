@@ -110,28 +110,50 @@ def summary_markdown(
     """The top-N ranking and a markdown summary of a published edition, for whoever looks at the UI."""
     edition, framework, top_n = manifest["edition"], clean.framework, clean.method.results.top_n
     ranking = top_table(scores, framework, top_n).round(4)
-    validation = manifest["validation"]
+    validation, counts = manifest["validation"], manifest["row_counts"]
+    method = manifest["method"]
     lines = [
         f"# Edition {edition} published",
-        f"- run `{manifest['run_id']}`, method {manifest['method']['name']} {manifest['method']['version']}",
-        f"- validation: {validation['expectations']} checks, {validation['failed']} failed "
-        f"({validation['warnings']} warnings), {validation['quarantined_rows']} rows quarantined",
-        f"- rows in: {manifest['row_counts']['inputs']}",
-        f"- rows out: {manifest['row_counts']['outputs']}",
-        f"- reports (in the warehouse): {validation['reports']}",
-        f"- outputs: edition={edition}/{{{','.join(sorted(manifest['row_counts']['outputs']))}}}.parquet",
-    ]
+        "",
+        *_table(("", ""), [
+            ("run", f"`{manifest['run_id']}`"),
+            ("method", f"{method['name']} {method['version']}"),
+            ("checks", f"{validation['expectations']} ({validation['failed']} failed, "
+                       f"{validation['warnings']} warnings)"),
+            ("rows quarantined", validation["quarantined_rows"]),
+        ]),
+        "",
+        "## Rows",
+        "",
+        *_table(("dataset", "rows in"), [(f"`{name}`", f"{n:,}") for name, n in counts["inputs"].items()]),
+        "",
+        *_table(("dataset", "rows out"),
+                [(f"`edition={edition}/{name}.parquet`", f"{n:,}") for name, n in counts["outputs"].items()]),
+        "",
+        "## Reports (in the warehouse)",
+        "",
+        *_table(("report", "path"), [(name, f"`{path}`") for name, path in validation["reports"].items()]),
+    ]  # fmt: skip
     if previous is None:
         lines.append("\nFirst publication of this edition.")
     else:
         moved = changes(previous, scores, framework)
-        lines.append(f"\n## Against the previous publication: {len(moved)} cities moved")
-        lines += [
-            f"- {r.city_code}: rank {r.rank_before} -> {r.rank_after}, index {r.index_before:.4f} -> "
-            f"{r.index_after:.4f}, mostly {r.driver} ({r.driver_effect:+.4f})"
-            for r in moved.head(20).itertuples()
-        ]
+        lines += [f"\n## Against the previous publication: {len(moved)} cities moved", ""]
+        lines += _table(
+            ("city", "rank", "index", "mostly", "effect"),
+            [
+                (r.city_code, f"{r.rank_before} -> {r.rank_after}",
+                 f"{r.index_before:.4f} -> {r.index_after:.4f}", r.driver, f"{r.driver_effect:+.4f}")
+                for r in moved.head(20).itertuples()
+            ],
+        )  # fmt: skip
     return ranking, "\n".join(lines)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> list[str]:
+    """A markdown table: the UI renders it, where a dict's repr would be one long line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
 def previous_scores(catalog: Catalog, edition: int) -> pd.DataFrame | None:
