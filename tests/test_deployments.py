@@ -394,12 +394,16 @@ def _check_artifacts(found: list, edition: int, warehouse: Path, keyed: bool) ->
     rankings = [a for a in by_type["table"] if a.description.startswith("China-CEEC cooperation index")]
     assert len(rankings) == 1, [(a.key, a.description, a.flow_run_id, a.task_run_id) for a in found]
     [ranking] = rankings
-    [summary] = by_type["markdown"]
+    # Prefect stores a link artifact as markdown `[text](uri)`: the summary is the other one.
+    markdown = by_type["markdown"]
+    links = {a.data.rsplit("](", 1)[1].rstrip(")") for a in markdown if a.data.startswith("[file://")}
+    summaries = [a for a in markdown if not a.data.startswith("[file://")]
+    assert len(summaries) == 1, [(a.key, a.description, a.flow_run_id, a.data[:80]) for a in found]
+    [summary] = summaries
     rows = json.loads(ranking.data)
     assert len(rows) == 15 and rows[0]["rank"] == 1
     assert f"# Edition {edition} published" in summary.data
     assert "| dataset | rows in |" in summary.data and "{'" not in summary.data
-    links = {a.data for a in by_type["link"]}
     report = (warehouse / f"edition={edition}" / "report" / "index.html").absolute().as_uri()
     assert report in links
     assert any(link.startswith(warehouse.absolute().as_uri()) and "data_docs" in link for link in links)
