@@ -120,7 +120,7 @@ def ingest_file(
         ):
             out.rows_in += len(batch)
             last = batch.attrs[stream.LAST]
-            batch = with_keys(batch)
+            batch = with_cny(with_keys(batch), references.rates)
             outcome = validate_distinct(batch, DATASET, references.parameters, suites=references.suites)
             outcomes.append(outcome)
             checked = triage(batch, outcome, 1.0)  # the file's share is decided at its end
@@ -172,15 +172,23 @@ def with_keys(batch: pd.DataFrame) -> pd.DataFrame:
     return batch
 
 
-def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
-    """`cny_per_unit` and `value_cny` of validated records (their fx_key has a rate)."""
+def with_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """`cny_per_unit` and `value_cny` of each record, missing where its fx_key has no rate: the
+    suite bounds a row's worth in CNY (a plausibility rule), so they exist before validation."""
     keys = records["fx_key"].astype("category")
     per_key = np.array([rates.get(k, np.nan) for k in keys.cat.categories] + [np.nan])
     rate = per_key[keys.cat.codes.to_numpy()]
-    if np.isnan(rate).any():
-        row = records[np.isnan(rate)].iloc[0]
-        raise ValueError(f"{row['source_file']}, line {row['source_line']}: no FX rate for {row['fx_key']}")
     return records.assign(cny_per_unit=rate, value_cny=records["value"].to_numpy() * rate)
+
+
+def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """`cny_per_unit` and `value_cny` of validated records (their fx_key has a rate)."""
+    records = with_cny(records, rates)
+    missing = records["cny_per_unit"].isna().to_numpy()
+    if missing.any():
+        row = records[missing].iloc[0]
+        raise ValueError(f"{row['source_file']}, line {row['source_line']}: no FX rate for {row['fx_key']}")
+    return records
 
 
 def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> list[str]:
