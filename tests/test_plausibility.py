@@ -98,3 +98,53 @@ def test_the_ingest_quarantines_a_1e300_row_and_keeps_it_out_of_the_facts(raw, t
         len(load.read_csv(path, load.TRADE_RECORDS))
         == len(facts[facts["source_file"] == "raw/trade/2018/2018-02.csv"]) + 1
     )
+
+
+def test_a_city_trading_more_than_the_country_is_critical():
+    frame = pd.DataFrame(
+        {"year": [2018, 2018], "flow": ["export", "export"], "city_code": ["NGB", "TSN"],
+         "city_cny": [3.0e11, 6.6e300], "national_cny": [3.889e11, 3.889e11],
+         "source_file": "raw/reference/national_trade.csv", "source_line": [12, 12]}
+    )  # fmt: skip
+    frame["city_share"] = frame["city_cny"] / frame["national_cny"]
+    outcome = validate(frame, "city_reconciliation", {}, suites=SUITES)
+    assert not outcome.success
+    [failure] = outcome.failures
+    assert failure.severity == "critical"
+    assert failure.describe().startswith(
+        "raw/reference/national_trade.csv, line 12, column 'city_cny': expected each city's trade in a year"
+    )
+    assert "found 6.6e+300" in failure.describe()
+
+
+@pytest.mark.slow
+def test_coopindex_run_quarantines_a_1e300_row_and_publishes_the_rest(raw_copy, warehouse):
+    """A real `coopindex run` (its own process and Prefect server): the row is in the edition's
+    quarantine.parquet with its reason, and no score is built on it."""
+    import os
+    import subprocess
+    import sys
+
+    month = raw_copy / "trade" / "2018" / "2018-07.csv"
+    lines = month.read_text().splitlines(keepends=True)
+    cells = lines[41].split(",")
+    cells[5] = "1e300"
+    lines[41] = ",".join(cells)
+    month.write_text("".join(lines))
+    env = os.environ | {"COLUMNS": "200", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    env.pop("PREFECT_API_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw_copy), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "1 bad row(s) quarantined: see quarantine.parquet in the edition" in output
+    quarantine = pd.read_parquet(warehouse / "edition=2018" / "quarantine.parquet")
+    assert quarantine[["file", "line", "column", "value", "severity"]].values.tolist() == [
+        ["raw/trade/2018/2018-07.csv", 42, "value", "1e+300", "critical"]
+    ]
+    assert quarantine["expected"].iloc[0].startswith("a row worth at most 100,000,000,000 CNY")
+    scores = pd.read_parquet(warehouse / "edition=2018" / "scores.parquet")
+    facts = pd.read_parquet(warehouse / "edition=2018" / "trade_facts.parquet")
+    assert facts["value_cny"].max() < 1e11 and scores.select_dtypes("number").abs().max().max() < 1e6

@@ -194,18 +194,18 @@ def unreadable(label: str, exc: OSError) -> LoadError:
     )
 
 
-def check_inside(paths: Iterable[Path], root: Path, labels: Mapping[Path, str]) -> None:
-    """Refuse, before anything reads them, raw inputs that resolve outside `root` (a link to
-    another file: its bytes are not the data's) and inputs the system will not let us read."""
+def check_inside(paths: Iterable[Path], root: Path) -> None:
+    """Refuse, before anything reads them, raw inputs under `root` that resolve outside it (a link
+    to another file: its bytes are not the data's) and inputs the system will not let us read.
+    Messages name the path as it lies in `root`, never the link's target's content."""
     top = root.resolve()
     for path in paths:
-        label = labels.get(path, path.as_posix())
-        target = path.resolve()
-        if not target.is_relative_to(top):
+        label = f"{root.name}/{path.relative_to(root).as_posix()}" if path.is_relative_to(root) else str(path)
+        if not path.resolve().is_relative_to(top):
             raise LoadError(
                 label,
-                f"expected a file inside {labels.get(root, root.as_posix())}/, found a link to {target}: "
-                "raw inputs are never read through links that leave the raw folder; copy the file in",
+                f"expected a file inside {root.name}/, found a link to {path.resolve()}, outside it: raw "
+                "inputs are never read through links that leave the raw folder; copy the file in instead",
                 kind=Kind.OUTSIDE_RAW,
             )
         if path.is_file() and not os.access(path, os.R_OK):
