@@ -7,6 +7,7 @@ that read files when the failure is an I/O fault, timeouts, logs and the UI's ar
 
 from __future__ import annotations
 
+import errno
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,20 @@ from tasks.edition.outputs import previous_scores, summary_markdown
 from tasks.edition.pipeline import EDITION, Step, start
 from tasks.warehouse.catalog import Catalog
 
+# OS errors that the same read hits again: a missing or unreadable file is the input's fault.
+_PERMANENT = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ELOOP})
+
 
 def _transient(task, task_run, state) -> bool:
-    """Retry reads that failed for I/O reasons (a busy network share), not for bad data."""
+    """Retry reads that failed for I/O reasons (a busy network share), not for bad data: only an
+    OS error with a system error code that a second read may not meet. Decoding errors of
+    pyarrow and gzip (a truncated `.csv.gz`) are OSErrors without one, and never retried."""
     try:
         state.result()
     except DATA_ERRORS:
         return False
-    except OSError:
-        return True
+    except OSError as exc:
+        return exc.errno is not None and exc.errno not in _PERMANENT
     except Exception:  # noqa: BLE001 - anything else is not worth retrying
         return False
     return False

@@ -49,6 +49,9 @@ def with_keys(records: pd.DataFrame) -> pd.DataFrame:
     records["year"] = year
     records["member_key"] = year.astype("str") + ":" + records["partner"]
     records["fx_key"] = year.astype("str") + ":" + records["currency"]
+    fx = load.read_csv(Catalog().fx_rates, load.FX_RATES)
+    rates = dict(zip(fx["year"].astype("str") + ":" + fx["currency"], fx["cny_per_unit"], strict=True))
+    records["value_cny"] = records["value"] * records["fx_key"].map(rates).astype("float64")
     return records
 
 
@@ -71,7 +74,7 @@ def sample() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 # Rows made bad in `bad_trade`, and the checks they fail.
-BAD_ROWS = [10, 20, 30, 40, 41, 43, 50, 60, 70, 80, 81, 90, 91, 100, 500, 9000]
+BAD_ROWS = [10, 20, 30, 40, 41, 43, 50, 60, 70, 80, 81, 90, 91, 100, 110, 500, 9000]
 FAILING = {
     ("column_values_to_be_in_set", "reporter_city"),
     ("column_values_to_be_in_set", "partner"),
@@ -103,6 +106,7 @@ def bad_trade(trade: pd.DataFrame) -> pd.DataFrame:
     df.loc[81, "currency"] = ""
     df.loc[90, KEY] = df.loc[91, KEY].to_numpy()  # duplicate key
     df.loc[100, "currency"] = "HUF"  # no FX rate that year
+    df.loc[110, "value"] = 1e300  # above the ceiling in CNY
     return with_keys(df)
 
 

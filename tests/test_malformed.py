@@ -55,8 +55,9 @@ class Case:
 
     @property
     def target(self) -> str:
-        """The file's path inside raw/."""
-        return CONTRACTS[self.contract][0].format(name=self.name)
+        """The file's path inside raw/ (a gzipped month keeps its suffix)."""
+        target = CONTRACTS[self.contract][0].format(name=self.name)
+        return target + ".gz" if self.name.endswith(".csv.gz") else target
 
     @property
     def label(self) -> str:
@@ -180,6 +181,13 @@ CASES = [
         "flow",
         "last line '2018-05,NGB,HUN,exp', which has no final newline",
     ),
+    Case(
+        "trade__corrupt_file.csv.gz",
+        Kind.CORRUPT_FILE,
+        None,
+        None,
+        "found a truncated or corrupt gzip stream (",
+    ),
     Case("trade__not_a_number.csv", Kind.NOT_A_NUMBER, 3, "value", "expected a number, found 'see note 3'"),
     Case("trade__blank_line_cells.csv", Kind.BLANK_LINE, 3, None, "a row whose cells are all empty"),
     Case("indicators__extra_columns.csv", Kind.EXTRA_COLUMNS, 1, "note", "unexpected columns ['note']"),
@@ -220,7 +228,7 @@ CASES = [
 
 def read(case: Case, folder: Path = CORPUS) -> None:
     """What the edition does with the file: read it as its contract (a CSV) or list its folder."""
-    if case.name.endswith(".csv"):
+    if case.name.endswith((".csv", ".csv.gz")):
         read_csv(folder / case.name, CONTRACTS[case.contract][1], case.label)
     else:
         check_folder(folder, "raw/indicators")
@@ -243,7 +251,9 @@ def test_the_corpus_has_one_case_per_file_and_every_kind():
     for case in CASES:
         assert case.name.split("__")[1].startswith(case.kind.value), case.name
     assert len(CASES) >= 20
-    assert {c.kind for c in CASES} == set(Kind) - {Kind.CSV_SYNTAX}  # the parser's own errors: fallback only
+    # the parser's own errors are a fallback only; file permissions and links are not a file's
+    # bytes (tests/test_faults.py)
+    assert {c.kind for c in CASES} == set(Kind) - {Kind.CSV_SYNTAX, Kind.UNREADABLE_FILE, Kind.OUTSIDE_RAW}
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -276,6 +286,10 @@ def in_place(case: Case, raw: Path) -> Iterator[None]:
     """The case's file in place of its raw input (or beside the indicator files), then put back."""
     target = raw / case.target
     original = target.read_bytes() if target.exists() else None
+    plain = target.with_suffix("") if target.suffix == ".gz" else None  # the month's .csv steps aside
+    aside = plain.read_bytes() if plain is not None and plain.exists() else None
+    if aside is not None:
+        plain.unlink()
     shutil.copy(CORPUS / case.name, target)
     try:
         yield
@@ -284,6 +298,8 @@ def in_place(case: Case, raw: Path) -> Iterator[None]:
             target.unlink()
         else:
             target.write_bytes(original)
+        if aside is not None:
+            plain.write_bytes(aside)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

@@ -54,6 +54,7 @@ def trade_frame(rows: list[dict] | None = None) -> pd.DataFrame:
     df["year"] = df["period"].str[:4].astype("int64")
     df["member_key"] = df["year"].astype(str) + ":" + df["partner"]
     df["fx_key"] = df["year"].astype(str) + ":" + df["currency"]
+    df["value_cny"] = df["value"] * df["currency"].map({"USD": 6.617, "EUR": 7.8073})
     return df
 
 

@@ -182,18 +182,24 @@ def write_report(
 
 
 def check_derived(catalog: Catalog, inputs: Inputs, values: pd.DataFrame) -> list[SuiteOutcome]:
-    """Cross-dataset checks that need derived figures; their failures are warnings.
+    """Cross-dataset checks that need derived figures; a critical failure stops the edition.
 
     Reconciliation: the cities' trade, summed from the records, against the national total of
-    each year and flow (cities cannot trade more than the country). Coverage: each city's share
-    of indicator values against the screening threshold (a city below it is not scored). A
-    critical failure here means a broken table: it stops the edition.
+    each year and flow (a warning: the two come from different sources), and each city's own
+    total against it (critical: no city trades more than the country; a wild record does).
+    Coverage: each city's share of indicator values against the screening threshold (a city
+    below it is not scored).
     """
     national = inputs.national_trade.set_index(["year", "flow"])
     cities = inputs.trade.aggregates.groupby(["year", "flow"])["value_cny"].sum().rename("cities_cny")
     reconciliation = national.join(cities, how="inner").reset_index()
     reconciliation = reconciliation.rename(columns={"value_cny": "national_cny"})
     reconciliation["cities_share"] = reconciliation["cities_cny"] / reconciliation["national_cny"]
+    by_city = inputs.trade.aggregates.groupby(["year", "flow", "city_code"])
+    city = by_city["value_cny"].sum().rename("city_cny")
+    per_city = national.join(city.reset_index().set_index(["year", "flow"]), how="inner").reset_index()
+    per_city = per_city.rename(columns={"value_cny": "national_cny"})
+    per_city["city_share"] = per_city["city_cny"] / per_city["national_cny"]
 
     framework = inputs.framework
     wide = wide_values(values, framework, inputs.cities["city_code"].tolist())
@@ -211,6 +217,7 @@ def check_derived(catalog: Catalog, inputs: Inputs, values: pd.DataFrame) -> lis
     parameters = {"min_availability": inputs.method.screen.min_availability}
     outcomes = [
         validate(reconciliation, "trade_reconciliation", parameters, suites=catalog.expectations),
+        validate(per_city, "city_reconciliation", parameters, suites=catalog.expectations),
         validate(coverage, "indicator_coverage", parameters, suites=catalog.expectations),
     ]
     raise_for_failures(outcomes)

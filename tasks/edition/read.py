@@ -89,6 +89,9 @@ def load_inputs(catalog: Catalog, edition: int) -> Inputs:
     method = read_method(required(catalog.method))
     label = {p: catalog.relative(p) for p in catalog.edition_files(edition, trade_years(edition, method))}
     load.check_folder(catalog.indicators, catalog.relative(catalog.indicators))
+    load.check_inside(
+        [p for p in [*label, *catalog.indicator_files()] if p.is_relative_to(catalog.raw)], catalog.raw
+    )
 
     def read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
         return load.read_csv(required(path), columns, label.get(path))

@@ -97,32 +97,52 @@ class Framework:
 
 def _check(table: pd.DataFrame, label: str) -> None:
     codes = table["code"]
-    problems = []
-    duplicated = sorted(codes[codes.duplicated()].unique())
-    if duplicated:
-        problems.append(f"duplicate codes {duplicated}")
-    roots = table.loc[table["parent"] == "", "code"].tolist()
+    problems: list[tuple[str, pd.Series]] = []  # what is wrong, and the rows that show it
+    duplicated = codes.duplicated(keep=False)
+    if duplicated.any():
+        problems.append((f"duplicate codes {sorted(codes[duplicated].unique())}", duplicated))
+    is_root = table["parent"] == ""
+    roots = table.loc[is_root, "code"].tolist()
     if len(roots) != 1:
-        problems.append(f"exactly one root (a row without parent) expected, found {roots}")
-    orphans = sorted(set(table.loc[table["parent"] != "", "parent"]) - set(codes))
-    if orphans:
-        problems.append(f"parents that are not codes: {orphans}")
-    if (table["weight"] <= 0).any():
-        problems.append(f"weights must be positive: {table.loc[table['weight'] <= 0, 'code'].tolist()}")
-    if not table["direction"].isin([1, -1]).all():
-        problems.append(
-            f"direction must be 1 or -1: {table.loc[~table['direction'].isin([1, -1]), 'code'].tolist()}"
-        )
+        problems.append((f"exactly one root (a row without parent) expected, found {roots}", is_root))
+    orphan = (table["parent"] != "") & ~table["parent"].isin(codes)
+    if orphan.any():
+        problems.append((f"parents that are not codes: {sorted(set(table.loc[orphan, 'parent']))}", orphan))
+    light = table["weight"] <= 0
+    if light.any():
+        problems.append((f"weights must be positive: {table.loc[light, 'code'].tolist()}", light))
+    sideways = ~table["direction"].isin([1, -1])
+    if sideways.any():
+        problems.append((f"direction must be 1 or -1: {table.loc[sideways, 'code'].tolist()}", sideways))
     level_of = table.drop_duplicates("code").set_index("code")["level"]
-    childless = sorted(set(table.loc[table["level"] > 1, "code"]) - set(table["parent"]))
-    if childless:
-        problems.append(f"aggregates without children: {childless}")
-    wrong_level = [
-        code
-        for code, parent in zip(table["code"], table["parent"], strict=True)
-        if parent and parent in level_of and level_of[parent] <= level_of[code]
-    ]
-    if wrong_level:
-        problems.append(f"nodes whose parent is not on a higher level: {wrong_level}")
+    childless = (table["level"] > 1) & ~table["code"].isin(table["parent"])
+    if childless.any():
+        problems.append((f"aggregates without children: {sorted(table.loc[childless, 'code'])}", childless))
+    wrong = pd.Series(
+        [
+            bool(p) and p in level_of and level_of[p] <= level_of[c]
+            for c, p in zip(codes, table["parent"], strict=True)
+        ],
+        index=table.index,
+    )
+    if wrong.any():
+        problems.append(
+            (f"nodes whose parent is not on a higher level: {table.loc[wrong, 'code'].tolist()}", wrong)
+        )
     if problems:
-        raise FrameworkError(f"{label}: " + "; ".join(problems))
+        raise FrameworkError(_located(table, label, problems))
+
+
+def _located(table: pd.DataFrame, label: str, problems: list[tuple[str, pd.Series]]) -> str:
+    """The problems with the file and lines of their rows, when the table says where it came from
+    (the loader's `source_file` and `source_line`), so that a person knows which rows to fix."""
+    if "source_line" not in table or "source_file" not in table or table.empty:
+        return f"{label}: " + "; ".join(text for text, _ in problems)
+    parts, first = [], None
+    for text, rows in problems:
+        lines = sorted(int(n) for n in table.loc[rows, "source_line"])
+        first = first or (lines[0] if lines else None)
+        shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+        parts.append(f"{text} (line{'s' if len(lines) > 1 else ''} {shown})" if lines else text)
+    where = str(table["source_file"].iloc[0]) + (f", line {first}" if first else "")
+    return f"{where}: " + "; ".join(parts) + ": fix the framework table and run again"

@@ -55,6 +55,8 @@ _STYLESHEET = re.compile(r"<link\b[^>]*?\bhref=[\"'](https?://[^\"']+)[\"'][^>]*
 _IMAGE = re.compile(r"(<img\b[^>]*?\bsrc=)[\"'](https?://[^\"']+)[\"']([^>]*>)", re.I)
 _CSS_URL = re.compile(r"url\(\s*[\"']?https?://[^)]*\)", re.I)
 _FOOTER = re.compile(r"<footer>.*?</footer>", re.I | re.S)
+
+
 def build(
     pages: Iterable[tuple[dict, object, str]], folder: Path, run_id: str, referenced: Collection[Path] = ()
 ) -> Path:
@@ -128,6 +130,7 @@ def _localised(html: str, page: Path, site: Path) -> str:
 
     html = _SCRIPT.sub(script, html)
     html = _STYLESHEET.sub(stylesheet, html)
+
     def image(match: re.Match[str]) -> str:
         name = match.group(2).split("?")[0].rsplit("/", 1)[-1]
         found = site.joinpath(*_IMAGES, name).is_file()

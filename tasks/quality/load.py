@@ -26,8 +26,11 @@ the header or a line), `tasks.quality.cells` (why a cell is not a number or a da
 
 from __future__ import annotations
 
+import errno
 import gzip
+import os
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -54,6 +57,7 @@ __all__ = [
     "Kind",
     "LoadError",
     "check_folder",
+    "check_inside",
     "classify_date",
     "classify_number",
     "read_csv",
@@ -120,7 +124,7 @@ def read_csv(
 ) -> pd.DataFrame:
     """Read one CSV whose header must be `columns` (any order) plus any of `optional`, typed per contract."""
     label = label or path.as_posix()
-    data = raw_bytes(path)
+    data = raw_bytes(path, label)
     start = check_bytes(data, label)
     header, header_end = check_header(data, start, label, columns, optional or {})
     columns = dict(columns) | {c: kind for c, kind in (optional or {}).items() if c in header}
@@ -155,10 +159,57 @@ def read_csv(
     return frame
 
 
-def raw_bytes(path: Path) -> bytes:
-    """A raw file's bytes, decompressed when it is gzipped (``.csv.gz``)."""
-    data = path.read_bytes()
-    return gzip.decompress(data) if path.suffix.lower() == ".gz" else data
+def raw_bytes(path: Path, label: str | None = None) -> bytes:
+    """A raw file's bytes, decompressed when it is gzipped (``.csv.gz``). A gzip stream that
+    cannot be decompressed, or a file the system will not let us read, is bad input (a
+    `LoadError` naming the file), never an I/O fault worth retrying."""
+    label = label or path.as_posix()
+    try:
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise unreadable(label, exc) from None
+    if path.suffix.lower() != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise corrupt_gzip(label, exc) from None
+
+
+def corrupt_gzip(label: str, exc: BaseException) -> LoadError:
+    return LoadError(
+        label,
+        f"expected a gzip-compressed CSV, found a truncated or corrupt gzip stream ({exc}): "
+        "the file was cut short or damaged (an interrupted copy?); copy or export it again",
+        kind=Kind.CORRUPT_FILE,
+    )
+
+
+def unreadable(label: str, exc: OSError) -> LoadError:
+    return LoadError(
+        label,
+        f"cannot be read: {os.strerror(exc.errno or errno.EACCES).lower()}; give the user that runs "
+        "the pipeline read access to it (chmod, chown) and run again",
+        kind=Kind.UNREADABLE_FILE,
+    )
+
+
+def check_inside(paths: Iterable[Path], root: Path) -> None:
+    """Refuse, before anything reads them, raw inputs under `root` that resolve outside it (a link
+    to another file: its bytes are not the data's) and inputs the system will not let us read.
+    Messages name the path as it lies in `root`, never the link's target's content."""
+    top = root.resolve()
+    for path in paths:
+        label = f"{root.name}/{path.relative_to(root).as_posix()}" if path.is_relative_to(root) else str(path)
+        if not path.resolve().is_relative_to(top):
+            raise LoadError(
+                label,
+                f"expected a file inside {root.name}/, found a link to {path.resolve()}, outside it: raw "
+                "inputs are never read through links that leave the raw folder; copy the file in instead",
+                kind=Kind.OUTSIDE_RAW,
+            )
+        if path.is_file() and not os.access(path, os.R_OK):
+            raise unreadable(label, PermissionError(errno.EACCES, "permission denied"))
 
 
 def read_many(paths: Iterable[Path], columns: Mapping[str, str], labels: Mapping[Path, str]) -> pd.DataFrame:

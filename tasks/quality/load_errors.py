@@ -26,6 +26,13 @@ class Kind(StrEnum):
     UNSUPPORTED_FILE = "unsupported_file"
     """A file in a raw data folder that is not a CSV (`check_folder`): e.g. an .xlsx, .xls,
     .txt, or a CSV whose name the folder's pattern would silently skip."""
+    CORRUPT_FILE = "corrupt_file"
+    """A compressed file (``.csv.gz``) or a Parquet file whose bytes cannot be decoded: cut short
+    by an interrupted copy, or damaged."""
+    UNREADABLE_FILE = "unreadable_file"
+    """The operating system refuses to read the file (permissions): a data error, not retried."""
+    OUTSIDE_RAW = "outside_raw"
+    """A raw input that is a link to a file outside the raw folder: refused without reading it."""
     XLSX_MERGED_HEADER = "xlsx_merged_header"
     """An Excel workbook whose header row has merged cells (line 1 = the header row; the
     message names the sheet and the cell ranges)."""

@@ -8,7 +8,8 @@ Beyond GX's own schema a suite here has rules GX does not check:
 * its ``name`` is the dataset's and its expectations are a non-empty list;
 * every expectation has ``meta.severity``, "critical" (a failure stops the run) or "warning";
 * ``meta.row_level`` may override whether a failure points at rows (`is_row_level`);
-* ``meta.expected`` may override the words `expected_text` derives for a good value;
+* ``meta.expected`` may override the words `expected_text` derives for a good value (``{max_value}``
+  and ``{min_value}`` are filled in from the kwargs);
 * ``meta.column`` names the file's column when the check reads a derived one;
 * ``{"$PARAMETER": name}`` values are filled in per run (`parameter_values`).
 """
@@ -129,7 +130,7 @@ def expected_text(exp: Mapping[str, Any]) -> str:
     """What a good value looks like, in words; ``meta.expected`` overrides the derived text."""
     meta, kwargs, kind = exp.get("meta") or {}, exp.get("kwargs") or {}, exp["type"]
     if meta.get("expected"):
-        text = str(meta["expected"])
+        text = _filled(str(meta["expected"]), kwargs)
     elif kind == "expect_column_values_to_be_in_set":
         text = _set_text(kwargs.get("value_set"))
     elif kind == "expect_column_values_to_not_be_in_set":
@@ -160,6 +161,21 @@ def expected_text(exp: Mapping[str, Any]) -> str:
         text = kind.removeprefix("expect_").replace("_", " ")
     if kwargs.get("row_condition"):
         text += f" (where {_condition_text(kwargs['row_condition'])})"
+    return text
+
+
+def _filled(text: str, kwargs: Mapping[str, Any]) -> str:
+    """``meta.expected`` with ``{min_value}``/``{max_value}`` from the kwargs, so that the words
+    stay true when the bound in the suite is changed."""
+    for name in ("min_value", "max_value"):
+        if name in kwargs:
+            value = kwargs[name]
+            shown = (
+                f"{value:,.0f}"
+                if isinstance(value, int | float) and float(value).is_integer()
+                else str(value)
+            )
+            text = text.replace("{" + name + "}", _value_text(value) if isinstance(value, Mapping) else shown)
     return text
 
 

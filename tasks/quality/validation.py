@@ -68,6 +68,8 @@ class Failure:
     row_level: bool = False
     # Set by tasks.quality.quarantine for a file over the threshold: the counts are then that file's.
     note: str | None = None
+    # The file to fix when it is not the one whose rows failed (an FX rate the records lack).
+    file: str | None = None
 
     def describe(self) -> str:
         """One line: where, what was expected, what was found, how many rows in all."""
@@ -81,7 +83,7 @@ class Failure:
             where = f"{file}, line {line}" + (f", {subject}" if subject else "")
             text = f"{where}: expected {self.expected}, found {shown(value)} ({tail})"
             return f"{text}; {self.note}" if self.note else text
-        where = self.dataset + (f", {subject}" if subject else "")
+        where = (self.file or self.dataset) + (f", {subject}" if subject else "")
         found = self.observed or f"{self.unexpected_count} unexpected value(s)"
         return f"{where}: expected {self.expected}, found {found}"
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,7 @@ class FileIngest:
     blocking: list[Failure] = field(default_factory=list)
     gx_results: list[dict] = field(default_factory=list)  # each batch's Data Docs page (docs_pages)
     error: load.LoadError | None = None  # a malformed file
+    missing_rates: dict[str, tuple[int, int]] = field(default_factory=dict)  # fx_key -> (first line, rows)
     entry: dict | None = None  # once written to the store: its manifest entry (`tasks.trade.ingest`)
     seconds: float = 0.0
 
@@ -120,9 +122,10 @@ def ingest_file(
         ):
             out.rows_in += len(batch)
             last = batch.attrs[stream.LAST]
-            batch = with_keys(batch)
+            batch = with_cny(with_keys(batch), references.rates)
             outcome = validate_distinct(batch, DATASET, references.parameters, suites=references.suites)
             outcomes.append(outcome)
+            _count_missing_rates(batch, references.rates, out.missing_rates)
             checked = triage(batch, outcome, 1.0)  # the file's share is decided at its end
             del batch  # the clean rows are a copy when rows were set aside: one copy at a time
             out.blocking += checked.blocking
@@ -172,15 +175,36 @@ def with_keys(batch: pd.DataFrame) -> pd.DataFrame:
     return batch
 
 
-def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
-    """`cny_per_unit` and `value_cny` of validated records (their fx_key has a rate)."""
+def with_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """`cny_per_unit` and `value_cny` of each record, missing where its fx_key has no rate: the
+    suite bounds a row's worth in CNY (a plausibility rule), so they exist before validation."""
     keys = records["fx_key"].astype("category")
     per_key = np.array([rates.get(k, np.nan) for k in keys.cat.categories] + [np.nan])
     rate = per_key[keys.cat.codes.to_numpy()]
-    if np.isnan(rate).any():
-        row = records[np.isnan(rate)].iloc[0]
-        raise ValueError(f"{row['source_file']}, line {row['source_line']}: no FX rate for {row['fx_key']}")
     return records.assign(cny_per_unit=rate, value_cny=records["value"].to_numpy() * rate)
+
+
+def to_cny(records: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """`cny_per_unit` and `value_cny` of validated records (their fx_key has a rate)."""
+    records = with_cny(records, rates)
+    missing = records["cny_per_unit"].isna().to_numpy()
+    if missing.any():
+        row = records[missing].iloc[0]
+        raise ValueError(f"{row['source_file']}, line {row['source_line']}: no FX rate for {row['fx_key']}")
+    return records
+
+
+def _count_missing_rates(
+    batch: pd.DataFrame, rates: dict[str, float], seen: dict[str, tuple[int, int]]
+) -> None:
+    """The well-formed "year:CUR" keys of the batch that fx_rates.csv has no rate for: when a whole
+    month lacks its rate, the file to fix is fx_rates.csv, not the month (`tasks.trade.ingest`)."""
+    keys = batch["fx_key"].astype("category")
+    wanted = [k for k in keys.cat.categories if k not in rates and re.fullmatch(r"[0-9]{4}:[A-Z]{3}", k)]
+    for key in wanted:
+        lines = batch["source_line"].to_numpy()[(keys == key).to_numpy()]
+        first, rows = seen.get(key, (int(lines[0]), 0))
+        seen[key] = (first, rows + len(lines))
 
 
 def write_parts(facts: pd.DataFrame, version: Path, key: str, number: int) -> list[str]:

@@ -58,7 +58,7 @@ from tasks.trade.file import (
     ingest_file,
     use_system_allocator,
 )
-from tasks.trade.fx import fx_keys
+from tasks.trade.fx import fx_keys, missing_rates
 from tasks.trade.membership import member_keys
 from tasks.trade.store import current_store, published
 from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
@@ -130,6 +130,7 @@ def trade_jobs(
         allowed = sorted({"." + s.rsplit(".", 1)[1] for s in TRADE_SUFFIXES})  # ".gz": the pattern says which
         load.check_folder(folder, label, allowed=allowed, pattern=trade_file_pattern(year))
         files = catalog.trade_files(year)
+        load.check_inside(files, catalog.raw)
         months = [p.name[:7] for p in files]
         twice = sorted({m for m in months if months.count(m) > 1})
         if twice:
@@ -159,6 +160,7 @@ def read_references(catalog: Catalog, years: Iterable[int], max_share: float) ->
     """Cities, members and FX rates, validated with their own suites (any bad row stops)."""
     paths = {"cities": catalog.cities, "ceec_members": catalog.ceec_members, "fx_rates": catalog.fx_rates}
     contracts = {"cities": load.CITIES, "ceec_members": load.CEEC_MEMBERS, "fx_rates": load.FX_RATES}
+    load.check_inside(paths.values(), catalog.raw)
     frames = {
         name: load.read_csv(path, contracts[name], catalog.relative(path)) for name, path in paths.items()
     }
@@ -255,9 +257,9 @@ def _publish(
         malformed = [r.error for r in results if r.error is not None]
         if malformed:
             raise malformed[0]
-        blocking = [f for r in results for f in r.blocking]
-        if blocking:
-            raise BlockedFilesError(blocking, [r for r in results if r.blocking])
+        blocked = [r for r in results if r.blocking]
+        if blocked:
+            raise BlockedFilesError(missing_rates(catalog.relative(catalog.fx_rates), blocked), blocked)
         entries = dict(kept) | {r.key: r.entry for r in results}
         _finish(version, {k: entries[k] for k in sorted(entries)}, references)
         switch(catalog.trade_store, version, spare_younger_than_s=PRUNE_AFTER_S, at_most=MAX_VERSIONS)

@@ -87,6 +87,16 @@ def read_batches(
             box[0].attrs[LAST] = last
             first_line += len(box[0])
             yield box.pop()  # handed over: this generator keeps no reference to it
+    except PermissionError as exc:
+        raise load.unreadable(label, exc) from None
+    except OSError as exc:
+        if exc.errno is not None:  # the system's I/O fault (a busy share): the caller may retry
+            raise
+        if suffix == ".parquet":  # pyarrow's decoding errors carry no errno
+            raise LoadError(
+                label, f"expected a readable Parquet file, found: {exc}", kind=Kind.CORRUPT_FILE
+            ) from None
+        raise load.corrupt_gzip(label, exc) from None
     except (_Unusual, pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if suffix == ".parquet":
             raise LoadError(label, f"expected a readable Parquet file, found: {exc}") from exc
@@ -101,7 +111,7 @@ def _csv_tables(path: Path, label: str, columns: Mapping[str, str], block_bytes:
     with pa.input_stream(path, compression="detect") as stream:
         head = stream.read(_HEAD_BYTES)
     if head.startswith(b"PK\x03\x04"):
-        head = load.raw_bytes(path)  # a workbook under a .csv name: check_bytes names it
+        head = load.raw_bytes(path, label)  # a workbook under a .csv name: check_bytes names it
     start = check_bytes(head, label)
     header, header_end = check_header(head, start, label, columns, {})
     options = {

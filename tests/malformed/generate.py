@@ -11,6 +11,7 @@ endings, XLSX workbooks) and rewrites them identically.
 
 from __future__ import annotations
 
+import gzip
 import io
 import zipfile
 from pathlib import Path
@@ -34,6 +35,11 @@ INDICATOR_ROWS = (
     "2018,NGB,sister_cities,21,synthetic: foreign affairs offices (sample)\n"
     "2018,TSN,sister_cities,9,synthetic: foreign affairs offices (sample)\n"
 )
+
+
+def truncated_gzip(data: bytes) -> bytes:
+    packed = gzip.compress(data, mtime=0)
+    return packed[: len(packed) // 2]
 
 
 def text_files() -> dict[str, bytes]:
@@ -84,6 +90,8 @@ def text_files() -> dict[str, bytes]:
         "trade__header_only.csv": TRADE.encode(),
         # truncated_line: the copy stopped in the middle of line 4
         "trade__truncated_line.csv": (TRADE + TRADE_ROWS + "2018-05,NGB,HUN,exp").encode(),
+        # corrupt_file: a gzipped month whose copy stopped half-way
+        "trade__corrupt_file.csv.gz": truncated_gzip((TRADE + TRADE_ROWS * 40).encode()),
         "trade__not_a_number.csv": (TRADE + TRADE_ROWS.replace("8120.00", "see note 3")).encode(),
         # blank_line: a blank spreadsheet row exported as a row of empty cells
         "trade__blank_line_cells.csv": (
