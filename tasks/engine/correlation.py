@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tasks.engine.spearman import spearman_matrix
+
 METHODS = ("pearson", "spearman")
 # COINr's get_corr_flags defaults: r at least 0.9 is collinear, r at most -0.4 negative.
 NEAR_DUPLICATE = 0.9
@@ -27,10 +29,18 @@ def wide_scores(scores: pd.DataFrame, unit: str = "city_code") -> pd.DataFrame:
 
 def correlation_matrix(wide: pd.DataFrame, method: str = "pearson") -> pd.DataFrame:
     """Pairwise correlations of the columns, each pair on the units both have (pandas' rule);
-    a column without spread correlates with nothing (NaN)."""
+    a column without spread correlates with nothing (NaN).
+
+    Spearman is pandas' result without pandas' re-ranking of every pair (`spearman_matrix`);
+    an infinite value, which pandas ranks in one case and drops in another, is left to pandas.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown correlation method {method!r}: expected one of {METHODS}")
-    return wide.astype("float64").corr(method=method)
+    frame = wide.astype("float64")
+    values = frame.to_numpy()
+    if method == "pearson" or np.isinf(values).any():
+        return frame.corr(method=method)
+    return pd.DataFrame(spearman_matrix(values), index=frame.columns, columns=frame.columns)
 
 
 def cronbach_alpha(items: pd.DataFrame) -> float:
