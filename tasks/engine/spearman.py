@@ -27,28 +27,38 @@ def spearman_matrix(values: np.ndarray) -> np.ndarray:
         return _complete(rank2.astype("float64"), n)
     width = n + 1
     flat = start + width * np.arange(p)[:, None]
-    shared = present.astype("float64")
-    counts = np.rint(shared @ shared.T).astype(np.int64)
+    keep = present.astype(np.int64)
+    counts = keep @ keep.T
     out = np.full((p, p), np.nan)
     first, second = np.zeros((p, width), np.int64), np.zeros((p, width), np.int64)
+    # preallocated, since fresh arrays of this size cost more in page faults than the arithmetic
+    ranks_j, ranks_i = np.empty((2, p, n), np.int64)
     gaps_col, gaps_row = np.nonzero(~present)
     for i in range(p):
+        k = p - i
+        a, b = ranks_j[:k], ranks_i[:k]
         # j's doubled ranks on i's rows: loss at each value = 2 x (i's gaps below it) + i's gaps tied with it
         lacking = np.flatnonzero(~present[i])
         at = flat[i:, lacking][start[i:, lacking] < n]
-        ranks_j = rank2[i:] - _losses(first, i, at, flat[i:], n)
+        _losses(first, i, at, n)
+        np.take(first.reshape(-1), flat[i:], out=a, mode="clip")  # "clip": unbuffered, all valid
+        np.subtract(rank2[i:], a, out=a)
         # i's doubled ranks on each j's rows: the same, with j's gaps along i's order
         mine = gaps_col >= i
         mine[mine] = present[i, gaps_row[mine]]
-        at = gaps_col[mine] * width + start[i, gaps_row[mine]]
-        ranks_i = rank2[i] - _losses(second, i, at, start[i] + width * np.arange(i, p)[:, None], n)
-        ranks_j *= present[i]
-        ranks_i *= present[i:]
+        col, row = gaps_col[mine], gaps_row[mine]
+        at = col * width + start[i, row]
+        np.take(_losses(second, i, at, n), start[i], axis=1, out=b, mode="clip")
+        np.subtract(rank2[i], b, out=b)
+        # a is 0 where j is missing, b where i is: a x b is 0 off the common rows, a² and b² are
+        # not on the other's gaps, whose terms are taken off
         count = counts[i, i:]
         centre = count * (count + 1) ** 2  # 4 N mean², the mean rank being (N + 1) / 2
-        sxy = np.einsum("ij,ij->i", ranks_j, ranks_i) - centre
-        sxx = np.einsum("ij,ij->i", ranks_j, ranks_j) - centre
-        syy = np.einsum("ij,ij->i", ranks_i, ranks_i) - centre
+        sxy = np.einsum("ij,ij->i", a, b) - centre
+        off_a = np.einsum("ij,ij->i", a[:, lacking], a[:, lacking])
+        off_b = np.bincount(col - i, weights=b[col - i, row].astype("float64") ** 2, minlength=k)
+        sxx = np.einsum("ij,ij->i", a, a) - off_a - centre
+        syy = np.einsum("ij,ij->i", b, b) - np.rint(off_b).astype(np.int64) - centre
         out[i, i:] = out[i:, i] = _ratio(sxy, sxx * syy.astype("float64"))
     return out
 
@@ -77,10 +87,10 @@ def _doubled_ranks(x: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.n
     return start, rank2
 
 
-def _losses(table: np.ndarray, i: int, at: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
-    """Doubled rank losses read at `where` (flat positions in `table`'s rows i onwards): each
-    gap at sorted position s counts at s and s + 1, so the running sum at s is 2 x (gaps before
-    s) + (gaps at s). Column n, where a missing value points, reads 0."""
+def _losses(table: np.ndarray, i: int, at: np.ndarray, n: int) -> np.ndarray:
+    """`table`'s rows i onwards made doubled rank losses by sorted position, `at` the gaps' flat
+    positions in `table`: each gap at sorted position s counts at s and s + 1, so the running sum
+    at s is 2 x (gaps before s) + (gaps at s). Column n, where a missing value points, reads 0."""
     rows = table[i:]
     rows.fill(0)
     flat = table.reshape(-1)
@@ -88,7 +98,7 @@ def _losses(table: np.ndarray, i: int, at: np.ndarray, where: np.ndarray, n: int
     np.add.at(flat, at + 1, 1)
     np.cumsum(rows, axis=1, out=rows)
     rows[:, n] = 0
-    return flat.take(where)
+    return rows
 
 
 def _complete(rank2: np.ndarray, n: int) -> np.ndarray:
