@@ -19,7 +19,17 @@ import numpy as np
 def spearman_matrix(values: np.ndarray) -> np.ndarray:
     """Units x columns -> columns x columns, pandas' pairwise Spearman: NaN where a pair has
     fewer than 2 common rows or either column is constant on them; NaN marks a missing value."""
-    x = np.ascontiguousarray(np.asarray(values, dtype="float64").T)
+    x = np.asarray(values, dtype="float64").T
+    gappy = np.isnan(x).any(axis=1)
+    if gappy.all() or not gappy.any():
+        return _pairwise(np.ascontiguousarray(x))
+    order = np.argsort(gappy, kind="stable")  # complete columns first: their own ranks need no loss
+    back = np.argsort(order)
+    return _pairwise(np.ascontiguousarray(x[order]))[np.ix_(back, back)]
+
+
+def _pairwise(x: np.ndarray) -> np.ndarray:
+    """`spearman_matrix` of columns as rows of `x`; complete columns, if any, come first."""
     p, n = x.shape
     present = ~np.isnan(x)
     start, rank2 = _doubled_ranks(x, present)
@@ -39,10 +49,13 @@ def spearman_matrix(values: np.ndarray) -> np.ndarray:
         a, b = ranks_j[:k], ranks_i[:k]
         # j's doubled ranks on i's rows: loss at each value = 2 x (i's gaps below it) + i's gaps tied with it
         lacking = np.flatnonzero(~present[i])
-        at = flat[i:, lacking][start[i:, lacking] < n]
-        _losses(first, i, at, n)
-        np.take(first.reshape(-1), flat[i:], out=a, mode="clip")  # "clip": unbuffered, all valid
-        np.subtract(rank2[i:], a, out=a)
+        if len(lacking):
+            at = flat[i:, lacking][start[i:, lacking] < n]
+            _losses(first, i, at, n)
+            np.take(first.reshape(-1), flat[i:], out=a, mode="clip")  # "clip": unbuffered, all valid
+            np.subtract(rank2[i:], a, out=a)
+        else:
+            a = rank2[i:]
         # i's doubled ranks on each j's rows: the same, with j's gaps along i's order
         mine = gaps_col >= i
         mine[mine] = present[i, gaps_row[mine]]
