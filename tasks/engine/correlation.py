@@ -32,13 +32,14 @@ def correlation_matrix(wide: pd.DataFrame, method: str = "pearson") -> pd.DataFr
     a column without spread correlates with nothing (NaN).
 
     Spearman is pandas' result without pandas' re-ranking of every pair (`spearman_matrix`);
-    an infinite value, which pandas ranks in one case and drops in another, is left to pandas.
+    an infinite value, which pandas ranks in one case and drops in another, is left to pandas,
+    and so are over a million rows, where the exact integer sums would overflow int64.
     """
     if method not in METHODS:
         raise ValueError(f"unknown correlation method {method!r}: expected one of {METHODS}")
     frame = wide.astype("float64")
     values = frame.to_numpy()
-    if method == "pearson" or np.isinf(values).any():
+    if method == "pearson" or np.isinf(values).any() or len(values) > 1_000_000:
         return frame.corr(method=method)
     return pd.DataFrame(spearman_matrix(values), index=frame.columns, columns=frame.columns)
 
