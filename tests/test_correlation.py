@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.engine.correlation import (
     correlation_matrix,
@@ -77,3 +79,68 @@ def test_square_rebuilds_the_matrix():
                                   check_names=False)  # fmt: skip
     with pytest.raises(ValueError, match="unknown correlation method"):
         correlation_matrix(wide, "kendall-ish")
+
+
+def test_spearman_worked_by_hand():
+    nan = np.nan
+    wide = pd.DataFrame({
+        "x": [1.0, 2, 2, nan, 5],
+        "y": [3.0, nan, 1, 4, 2],
+        "z": [2.0, 7, 2, 9, nan],
+        "w": [nan, nan, nan, 1, 3],
+        "v": [nan, nan, nan, nan, 3],
+        "c": [4.0, 4, 4, 4, 4],
+    })  # fmt: skip
+    out = correlation_matrix(wide, "spearman")
+    # x, y on rows 0, 2, 4: x's tie (rows 1, 2) is broken by y's gap, ranks (1, 2, 3) and (3, 1, 2)
+    assert out.at["x", "y"] == pytest.approx(-0.5, abs=1e-15)
+    # x, z on rows 0-2: ranks (1, 2.5, 2.5) and (1.5, 3, 1.5): 0.75 / sqrt(1.5 x 1.5)
+    assert out.at["x", "z"] == pytest.approx(0.5, abs=1e-15)
+    assert out.at["y", "w"] == -1.0  # two common rows are enough (pandas' min_periods is 1)
+    assert np.isnan(out.at["v", "x"]) and np.isnan(out.at["v", "v"])  # one row
+    assert np.isnan(out.at["c", "x"]) and np.isnan(out.at["c", "c"])  # no spread
+    assert out.at["x", "x"] == 1.0 and out.at["w", "w"] == 1.0
+    assert out.equals(out.T)
+
+
+@st.composite
+def frames(draw) -> pd.DataFrame:
+    """Small frames full of what breaks rankings: ties, gaps, constant and nearly empty columns."""
+    rows = draw(st.integers(0, 25))
+    columns = {}
+    for k in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["ties", "floats", "constant", "sparse"]))
+        value = {"ties": st.integers(0, 3).map(float), "floats": st.floats(-1e6, 1e6, allow_nan=False),
+                 "constant": st.just(7.0), "sparse": st.integers(0, 9).map(float)}[kind]  # fmt: skip
+        gap = {"sparse": 0.9}.get(kind, draw(st.sampled_from([0.0, 0.1, 0.4])))
+        cells = draw(st.lists(st.tuples(value, st.floats(0, 1)), min_size=rows, max_size=rows))
+        columns[f"c{k}"] = [np.nan if u < gap else v for v, u in cells]
+    return pd.DataFrame(columns, index=range(rows), dtype="float64")
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames())
+def test_spearman_equals_pandas_pairwise_ranking(wide):
+    expected = wide.corr(method="spearman")
+    pd.testing.assert_frame_equal(correlation_matrix(wide, "spearman"), expected, rtol=0, atol=1e-12)
+
+
+def test_spearman_equals_pandas_at_size_with_gaps():
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(size=(2000, 12))
+    values[:, :4] = np.round(values[:, :4], 1)  # many ties
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[:, 11] = np.where(np.isnan(values[:, 11]), np.nan, 1.0)
+    wide = pd.DataFrame(values, columns=[f"n{k}" for k in range(12)])
+    expected = wide.corr(method="spearman")
+    pd.testing.assert_frame_equal(correlation_matrix(wide, "spearman"), expected, rtol=0, atol=1e-12)
+    complete = wide.iloc[:, :11].fillna(0.0)
+    pd.testing.assert_frame_equal(correlation_matrix(complete, "spearman"), complete.corr(method="spearman"),
+                                  rtol=0, atol=1e-12)  # fmt: skip
+
+
+def test_spearman_with_infinite_values_is_pandas():
+    wide = pd.DataFrame(
+        {"x": [1.0, -np.inf, 3, 4, np.nan], "y": [2.0, 1, np.inf, 3, 5], "z": [1.0, 2, 3, 1, 2]}
+    )
+    pd.testing.assert_frame_equal(correlation_matrix(wide, "spearman"), wide.corr(method="spearman"))

@@ -250,18 +250,19 @@ class AggregationPlan:
         units: Sequence,
         report: list | None = None,
         only: Collection[str] | None = None,
+        in_place: bool = False,
     ) -> np.ndarray:
         """The score matrix (units x indicators, then aggregates) from `indicators` (units x
         indicators, framework order) and `weights` (one per framework row); `units` name the
         rows in errors and in the rows appended to `report` (the module doc's report).
 
         With `only`, `indicators` is a whole score matrix and only those nodes are recomputed
-        (a weight changed below them: the other nodes cannot move)."""
+        (a weight changed below them: the other nodes cannot move), in it when `in_place`."""
         if only is None:
             scores = np.empty((indicators.shape[0], self.width))
             scores[:, : indicators.shape[1]] = indicators
         else:
-            scores = indicators.copy()
+            scores = indicators if in_place else indicators.copy()
         for node in self.nodes:
             if only is not None and node.code not in only:
                 continue

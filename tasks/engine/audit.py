@@ -90,6 +90,7 @@ def leave_one_out(
     root = plan.columns.index(framework.root)
     parent = framework.column("parent")
     nominal = _ranks(matrix[:, root], scores.index)
+    work = matrix.copy()
     changes, summary = {}, []
     for level in removal_levels(framework):
         for code in framework.nodes(level):
@@ -99,7 +100,9 @@ def leave_one_out(
             while up:
                 ancestors.add(up)
                 up = parent[up]
-            index = plan.execute(matrix, changed, scores.index, only=ancestors)[:, root]
+            columns = [plan.columns.index(node) for node in ancestors]
+            index = plan.execute(work, changed, scores.index, only=ancestors, in_place=True)[:, root].copy()
+            work[:, columns] = matrix[:, columns]  # the next removal starts from the nominal scores
             change = nominal - _ranks(index, scores.index)
             changes[code] = change
             summary.append((code, level, float(np.nanmean(np.abs(change))) if np.isfinite(change).any()

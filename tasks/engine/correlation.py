@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tasks.engine.spearman import spearman_matrix
+
 METHODS = ("pearson", "spearman")
 # COINr's get_corr_flags defaults: r at least 0.9 is collinear, r at most -0.4 negative.
 NEAR_DUPLICATE = 0.9
@@ -27,10 +29,19 @@ def wide_scores(scores: pd.DataFrame, unit: str = "city_code") -> pd.DataFrame:
 
 def correlation_matrix(wide: pd.DataFrame, method: str = "pearson") -> pd.DataFrame:
     """Pairwise correlations of the columns, each pair on the units both have (pandas' rule);
-    a column without spread correlates with nothing (NaN)."""
+    a column without spread correlates with nothing (NaN).
+
+    Spearman is pandas' result without pandas' re-ranking of every pair (`spearman_matrix`);
+    an infinite value, which pandas ranks in one case and drops in another, is left to pandas,
+    and so are over a million rows, where the exact integer sums would overflow int64.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown correlation method {method!r}: expected one of {METHODS}")
-    return wide.astype("float64").corr(method=method)
+    frame = wide.astype("float64")
+    values = frame.to_numpy()
+    if method == "pearson" or np.isinf(values).any() or len(values) > 1_000_000:
+        return frame.corr(method=method)
+    return pd.DataFrame(spearman_matrix(values), index=frame.columns, columns=frame.columns)
 
 
 def cronbach_alpha(items: pd.DataFrame) -> float:
@@ -71,27 +82,33 @@ def node_correlations(
     Cronbach's alpha of each parent's children (`node_1` the parent, `node_2` empty).
 
     `scores` is long (`node`, `level`, `parent`, `score`); pairs are in node order, each once.
-    `wide`, the same scores as units x nodes when the caller has them, saves the pivot.
+    `wide`, the same scores as units x nodes when the caller has them, saves the pivot. Pairs
+    are flagged by `flag`'s rules, on whole arrays (a 125-node index has 15,500 pairs).
     """
     nodes = scores.drop_duplicates("node").set_index("node")
     wide = wide_scores(scores, unit) if wide is None else wide[nodes.index.tolist()]
-    names = wide.columns.tolist()
-    rows = []
+    names = np.asarray(wide.columns.tolist(), dtype=object)
+    parent = nodes["parent"].reindex(names).to_numpy(dtype=object)
+    level = nodes["level"].reindex(names).to_numpy(dtype="int64")
+    first, second = np.triu_indices(len(names), k=1)
+    siblings = parent[first] == parent[second]
+    parts = []
     for method in METHODS:
-        matrix = correlation_matrix(wide, method)
-        for i, first in enumerate(names):
-            for second in names[i + 1 :]:
-                siblings = bool(nodes.at[first, "parent"] == nodes.at[second, "parent"])
-                value = float(matrix.at[first, second])
-                levels = int(nodes.at[first, "level"]), int(nodes.at[second, "level"])
-                marked = flag(value, siblings, high, low)
-                rows.append((method, first, second, *levels, siblings, value, marked))
-    for parent in nodes.loc[nodes["parent"] != "", "parent"].drop_duplicates():
-        children = nodes.index[nodes["parent"] == parent].tolist()
-        level = int(nodes.at[parent, "level"]) if parent in nodes.index else 0
-        rows.append(("cronbach_alpha", parent, "", level, level - 1, True,
+        value = correlation_matrix(wide, method).to_numpy()[first, second]
+        marked = np.where(siblings & (value >= high), "near-duplicate",
+                          np.where(siblings & (value <= low), "negative", ""))  # fmt: skip
+        parts.append(pd.DataFrame({
+            "measure": method, "node_1": names[first], "node_2": names[second], "level_1": level[first],
+            "level_2": level[second], "same_parent": siblings, "value": value, "flag": marked,
+        }))  # fmt: skip
+    rows = []
+    for parent_code in nodes.loc[nodes["parent"] != "", "parent"].drop_duplicates():
+        children = nodes.index[nodes["parent"] == parent_code].tolist()
+        at = int(nodes.at[parent_code, "level"]) if parent_code in nodes.index else 0
+        rows.append(("cronbach_alpha", parent_code, "", at, at - 1, True,
                      cronbach_alpha(wide[children]), ""))  # fmt: skip
-    out = pd.DataFrame(rows, columns=list(COLUMNS))
+    alphas = [pd.DataFrame(rows, columns=list(COLUMNS))] if rows else []
+    out = pd.concat([*parts, *alphas], ignore_index=True)
     out["node_2"] = out["node_2"].astype("string")
     out["node_1"] = out["node_1"].astype("string")
     out["measure"] = out["measure"].astype("string")

@@ -6,6 +6,7 @@ The output of `coopindex score` for an index of any shape: a user sees what each
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,14 @@ def results_table(stages: IndexStages, framework: Framework, names: pd.Series | 
     return _flat(out).sort_values(order, kind="stable").reset_index(drop=True)
 
 
+def _same(frame: pd.DataFrame, other: pd.DataFrame) -> bool:
+    """Equal values, labels, dtypes and axis names: `write_parquet` would write the same bytes."""
+    if frame is other:
+        return True
+    axes = [(frame.index, other.index), (frame.columns, other.columns)]
+    return all(a.names == b.names and a.dtype == b.dtype for a, b in axes) and frame.equals(other)
+
+
 def _time(frame: pd.DataFrame) -> str | None:
     """The time level of a panel's (unit, time) index, or None."""
     return str(frame.index.names[1]) if frame.index.nlevels == 2 else None
@@ -52,12 +61,19 @@ def write_index(
     analysis: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write stages, long scores, reports and diagnostics, analysis and results to `out`; returns
-    the results CSV."""
+    the results CSV. A stage equal to the one before it is copied, not encoded again (at 10,000
+    x 100 most steps change nothing, and zstd on random floats is most of the writing)."""
     out.mkdir(parents=True, exist_ok=True)
     for name, table in (analysis or {}).items():
         write_parquet(table, out / f"{name}.parquet")
+    written: tuple[pd.DataFrame, Path] | None = None
     for stage in STAGES:
-        write_parquet(_flat(stages.stage(stage)), out / f"{stage}.parquet")
+        frame, path = stages.stage(stage), out / f"{stage}.parquet"
+        if written is not None and _same(frame, written[0]):
+            shutil.copyfile(written[1], path)  # a step that changed nothing: the same bytes, unencoded
+        else:
+            write_parquet(_flat(frame), path)
+            written = frame, path
     write_parquet(stages.scores, out / "scores.parquet")
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")

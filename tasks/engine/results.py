@@ -125,16 +125,31 @@ def strengths_weaknesses(
     `unit` may be several key columns (unit and period of panel data).
     """
     keys = [unit] if isinstance(unit, str) else list(unit)
-    rows = scores_long
-    if "level" in rows:
-        rows = rows[rows["level"] == 1]
-    rows = rows[rows["rank"].notna()][[*keys, "node", "rank", "score"]]
-    best = rows.sort_values([*keys, "rank", "node"], kind="stable")
-    descending = [True] * len(keys) + [False, True]
-    worst = rows.sort_values([*keys, "rank", "node"], ascending=descending, kind="stable")
-    strengths = best.groupby(keys, sort=False).head(n).assign(kind="strength")
-    weaknesses = worst.groupby(keys, sort=False).head(n).assign(kind="weakness")
-    out = pd.concat([strengths, weaknesses], ignore_index=True)
-    out["_order"] = out.groupby([*keys, "kind"]).cumcount()
-    out = out.sort_values([*keys, "kind", "_order"], kind="stable")
-    return out[[*keys, "kind", "node", "rank", "score"]].reset_index(drop=True)
+    ranked = scores_long["rank"].notna().to_numpy().copy()
+    if "level" in scores_long:
+        ranked &= (scores_long["level"] == 1).to_numpy()
+    at = np.flatnonzero(ranked)
+    group = np.zeros(len(at), dtype="int64")
+    for key in keys:  # one code per unit (and period), in the keys' sort order
+        codes, uniques = pd.factorize(scores_long[key].take(at), sort=True)
+        group = group * (len(uniques) + 1) + codes
+    node, nodes = pd.factorize(scores_long["node"].take(at), sort=True)
+    ranks = scores_long["rank"].take(at).to_numpy(dtype="int64")
+    top = int(ranks.max()) + 1 if len(ranks) else 1
+    picked, kinds, places = [], [], []
+    for kind, key in ((0, ranks), (1, top - ranks)):  # best first, then worst first; ties by node
+        order = np.argsort((group * (top + 1) + key) * (len(nodes) + 1) + node, kind="stable")
+        ordered = group[order]
+        step = np.arange(len(order))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        place = step - np.maximum.accumulate(np.where(first, step, 0))
+        kept = place < n
+        picked.append(order[kept])
+        kinds.append(np.full(int(kept.sum()), kind))
+        places.append(place[kept])
+    chosen, kind_of, place = np.concatenate(picked), np.concatenate(kinds), np.concatenate(places)
+    final = np.lexsort([place, kind_of, group[chosen]])
+    out = scores_long.iloc[at[chosen[final]]][[*keys, "node", "rank", "score"]].reset_index(drop=True)
+    out.insert(len(keys), "kind", np.array(["strength", "weakness"])[kind_of[final]])
+    return out
