@@ -1,8 +1,9 @@
-"""A real browser for the pages' tests: headless Chromium through Playwright, one per session.
+"""A real browser for the pages' tests: headless Chromium through Playwright, one per test module.
 
 Skips when Playwright or Chromium is missing, with how to install them; under CI=true a
-missing browser fails instead, so CI cannot pass without having looked. One session
-browser only: Playwright's sync API cannot start twice in one thread.
+missing browser fails instead, so CI cannot pass without having looked. One browser per
+module: Playwright's sync API cannot start twice in one thread, and its running event loop
+would stop later modules' `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason}: {INSTALL}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # a module's only: its event loop must not outlive it (asyncio.run)
 def browser():
     try:
         from playwright.sync_api import sync_playwright

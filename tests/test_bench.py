@@ -29,6 +29,7 @@ from tasks.bench.synthetic_trade import BAD_KINDS, generate, read_manifest
 from tasks.quality import load
 from tasks.quality.validation import validate
 from tasks.trade.figures import city_year_totals
+from tasks.trade.file import with_cny
 from tasks.trade.fx import fx_keys, to_cny
 from tasks.trade.membership import member_keys, members_in
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
@@ -48,6 +49,14 @@ def _records(raw: Path) -> pd.DataFrame:
     records["member_key"] = records["year"].astype("str") + ":" + records["partner"]
     records["fx_key"] = records["year"].astype("str") + ":" + records["currency"]
     return records
+
+
+def _in_cny(records: pd.DataFrame, raw: Path) -> pd.DataFrame:
+    """The records as the suite sees them in the ingest: with their worth in CNY (a ceiling)."""
+    fx = load.read_csv(raw / "reference" / "fx_rates.csv", load.FX_RATES)
+    rates = dict(zip(fx["year"].astype("str") + ":" + fx["currency"], fx["cny_per_unit"], strict=True))
+    rates |= {f"{year}:CNY": 1.0 for year in fx["year"].unique()}
+    return with_cny(records, rates)
 
 
 def test_generator_writes_exactly_the_rows_in_twelve_month_files(generated):
@@ -85,7 +94,7 @@ def test_bad_rows_are_caught_by_the_suite_and_stay_under_the_quarantine_share(ge
     many = generate(tmp_path / "raw", ROWS, bad_share=0.002, seed=3)
     assert many.bad_rows == 40 and set(many.bad_by_kind) == set(BAD_KINDS)
     assert min(many.bad_by_kind.values()) >= 6
-    records = _records(many.raw_dir)
+    records = _in_cny(_records(many.raw_dir), many.raw_dir)
     assert not records.duplicated(KEY).any()  # a broken row breaks one rule, never the key
     reference = many.raw_dir / "reference"
     parameters = {

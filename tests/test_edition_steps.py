@@ -9,6 +9,7 @@ import pytest
 
 from tasks.edition import checks, scoring
 from tasks.edition.pipeline import EDITION, start
+from tasks.quality.validation import DataValidationError
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tests.conftest import seeded_warehouse
 
@@ -89,19 +90,22 @@ def test_latest_imputation_fills_a_gap_with_the_citys_previous_year(tmp_path, ra
     assert stages.imputed.drop(index="TSN").equals(stages.raw.drop(index="TSN"))
 
 
-def test_cross_checks_warn_when_cities_outtrade_the_country_or_lack_values(inputs_2018):
+def test_cross_checks_warn_when_the_cities_together_outtrade_the_country_or_lack_values(inputs_2018):
     import dataclasses
 
+    imports = scoring.derive_trade(inputs_2018)["imports_cny"]
     national = inputs_2018.national_trade.copy()
     shrunk = (national["year"] == 2018) & (national["flow"] == "import")
-    national.loc[shrunk, "value_cny"] = 1e9  # far below what the cities import
+    # Below what the cities import together, above what any one of them does: a warning (the
+    # two figures come from different sources), not a stop.
+    national.loc[shrunk, "value_cny"] = (imports.max() + imports.sum()) / 2
     inputs = dataclasses.replace(inputs_2018, national_trade=national)
     facts = scoring.derive_trade(inputs)
     values = scoring.indicator_table(inputs, facts)
     values = values[~((values["city_code"] == "LHW") & (values["origin"] == "indicators"))]
-    reconciliation, coverage = checks.check_derived(Catalog(), inputs, values)
+    reconciliation, by_city, coverage = checks.check_derived(Catalog(), inputs, values)
 
-    assert reconciliation.success and coverage.success  # warnings do not stop the edition
+    assert reconciliation.success and coverage.success and by_city.success  # warnings do not stop
     (failure,) = reconciliation.failures
     assert failure.severity == "warning" and failure.unexpected_count == 1
     assert failure.examples[0][:2] == (
@@ -110,3 +114,19 @@ def test_cross_checks_warn_when_cities_outtrade_the_country_or_lack_values(input
     )
     (short,) = coverage.failures
     assert short.examples[0][2] < 2 / 3 and "cities.csv" in short.examples[0][0]
+
+
+def test_one_city_above_the_national_total_stops_the_edition(inputs_2018):
+    import dataclasses
+
+    imports = scoring.derive_trade(inputs_2018).set_index("city_code")["imports_cny"]
+    national = inputs_2018.national_trade.copy()
+    shrunk = (national["year"] == 2018) & (national["flow"] == "import")
+    national.loc[shrunk, "value_cny"] = imports.max() / 2  # the biggest importer alone is above it
+    inputs = dataclasses.replace(inputs_2018, national_trade=national)
+    values = scoring.indicator_table(inputs, scoring.derive_trade(inputs))
+    with pytest.raises(DataValidationError) as stopped:
+        checks.check_derived(Catalog(), inputs, values)
+    message = str(stopped.value)
+    line = int(national.loc[shrunk, "source_line"].item())
+    assert "[city_reconciliation] raw/reference/national_trade.csv" in message and f"line {line}" in message

@@ -51,6 +51,7 @@ def derive(df: pd.DataFrame) -> pd.DataFrame:
     df["year"] = df["period"].str[:4].astype("int64")
     df["member_key"] = df["year"].astype(str) + ":" + df["partner"]
     df["fx_key"] = df["year"].astype(str) + ":" + df["currency"]
+    df["value_cny"] = df["value"] * 6.617  # every record is in USD (the plausibility ceiling reads it)
     return df
 
 
