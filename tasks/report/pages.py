@@ -103,9 +103,13 @@ def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> P
          sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
     for code in table.index:
         facts = city_facts(data, code)
+        # A rank history of one edition is one point: its table says it, a chart would not (and
+        # 30 of them cost a second).
+        history = facts["history"]
+        history_chart = charts.rank_history(history, labels[code], len(table)) if len(history) > 1 else ""
         page("city.html", data.city(code)["href"], depth=1, code=code, facts=facts, row=table.loc[code],
              profile_chart=charts.profile(facts["profile"], names, palette, labels[code], subject.unit),
-             history_chart=charts.rank_history(facts["history"], labels[code], len(table)))  # fmt: skip
+             history_chart=history_chart)  # fmt: skip
     return out / "index.html"
 
 
