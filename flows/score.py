@@ -66,9 +66,10 @@ def score_command(
     treated = stages.reports["treatment"].query("treated")
     console.print(f"outliers treated in {len(treated)} indicators; stages and results.csv in {out}")
     if report:
-        from tasks.report.scored import write_scored_report
+        from tasks.report.pages import build_report
+        from tasks.report.scored import scored_data
 
-        page = write_scored_report(stages, tree, chosen, analysis, units.names, data, out)
+        page = build_report(scored_data(stages, tree, chosen, analysis, units.names, data), out / "report")
         console.print(f"report: {page}", highlight=False)
 
 

@@ -6,6 +6,8 @@ import hashlib
 import os
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,15 @@ def tree_digest(folder: Path) -> dict[str, str]:
         for p in published
         if p.is_file()
     } | {str(p.relative_to(folder)): str(p.readlink()) for p in published if p.is_symlink()}
+
+
+def coopindex_run(raw: Path, warehouse: Path) -> subprocess.CompletedProcess[str]:
+    """`coopindex run` in its own process with its own temporary Prefect server, PREFECT_HOME as a
+    user has it; a busy machine may take long to start that server: slower, not failing."""
+    env = os.environ | {"COLUMNS": "200", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
+    )  # fmt: skip
+

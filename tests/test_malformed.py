@@ -10,10 +10,7 @@ as a user runs it (a real process, a real Prefect flow run): the message printed
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +23,7 @@ from tasks.edition.pipeline import run_edition
 from tasks.quality import load
 from tasks.quality.load import Kind, LoadError, check_folder, read_csv
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
-from tests.conftest import copy_warehouse, tree_digest
+from tests.conftest import coopindex_run, copy_warehouse, tree_digest
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 
@@ -324,15 +321,8 @@ def test_coopindex_run_says_where_once_exits_1_and_publishes_nothing(published, 
     with pytest.raises(LoadError) as expected:
         read(FLOW_CASE)
     assert_error(expected.value, FLOW_CASE)
-    # PREFECT_HOME as a user has it (the project's .prefect/, its database already migrated after
-    # a first run); a busy machine may take long to start the temporary server: slower, not failing.
-    env = os.environ | {"COLUMNS": "200", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
-    env.pop("PREFECT_API_URL", None)
     with in_place(FLOW_CASE, raw):
-        result = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--warehouse", str(warehouse)],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
-        )  # fmt: skip
+        result = coopindex_run(raw, warehouse)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-4000:]
     assert "Beginning flow run" in result.stderr  # Prefect ran it

@@ -16,6 +16,7 @@ from tasks.quality.validation import validate
 from tasks.trade.file import with_cny, with_keys
 from tasks.trade.ingest import update_store
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
+from tests.conftest import coopindex_run
 
 SUITES = PROJECT_ROOT / "expectations"
 PARAMETERS = {
@@ -78,13 +79,18 @@ def raw(tmp_path: Path) -> Path:
     return root
 
 
+def set_value(path: Path, index: int, value: str) -> None:
+    """Write `value` into the value cell of line `index` (0-based: 0 is the header) of a trade file."""
+    lines = path.read_text().splitlines(keepends=True)
+    cells = lines[index].split(",")
+    cells[5] = value
+    lines[index] = ",".join(cells)
+    path.write_text("".join(lines))
+
+
 def test_the_ingest_quarantines_a_1e300_row_and_keeps_it_out_of_the_facts(raw, tmp_path):
     path = raw / "trade" / "2018" / "2018-02.csv"
-    lines = path.read_text().splitlines(keepends=True)
-    cells = lines[9].split(",")
-    cells[5] = "1e300"
-    lines[9] = ",".join(cells)
-    path.write_text("".join(lines))
+    set_value(path, 9, "1e300")
     warehouse = tmp_path / "warehouse"
     report = update_store(Catalog(raw=raw, warehouse=warehouse), workers=1)
     assert report.rows_quarantined == 1
@@ -121,22 +127,8 @@ def test_a_city_trading_more_than_the_country_is_critical():
 def test_coopindex_run_quarantines_a_1e300_row_and_publishes_the_rest(raw_copy, warehouse):
     """A real `coopindex run` (its own process and Prefect server): the row is in the edition's
     quarantine.parquet with its reason, and no score is built on it."""
-    import os
-    import subprocess
-    import sys
-
-    month = raw_copy / "trade" / "2018" / "2018-07.csv"
-    lines = month.read_text().splitlines(keepends=True)
-    cells = lines[41].split(",")
-    cells[5] = "1e300"
-    lines[41] = ",".join(cells)
-    month.write_text("".join(lines))
-    env = os.environ | {"COLUMNS": "200", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
-    env.pop("PREFECT_API_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw_copy), "--warehouse", str(warehouse)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
+    set_value(raw_copy / "trade" / "2018" / "2018-07.csv", 41, "1e300")
+    result = coopindex_run(raw_copy, warehouse)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "1 bad row(s) quarantined: see quarantine.parquet in the edition" in output

@@ -74,7 +74,7 @@ def preflight(catalog: Catalog, edition: int, writes: bool = True) -> Method:
     if missing:
         scorable = scorable_editions(catalog, method)
         published = catalog.published_editions()
-        where = _relative(catalog.trade, catalog.raw.parent)
+        where = catalog.relative(catalog.trade)
         raise PreflightError(
             f"edition {edition} cannot be scored: no trade files for {', '.join(map(str, missing))} in "
             f"{where}/ (edition {edition} reads {', '.join(map(str, needed))}; expected "
@@ -83,9 +83,3 @@ def preflight(catalog: Catalog, edition: int, writes: bool = True) -> Method:
         )
     return method
 
-
-def _relative(path: Path, start: Path) -> str:
-    try:
-        return path.relative_to(start).as_posix()
-    except ValueError:
-        return str(path)

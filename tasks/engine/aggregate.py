@@ -340,31 +340,17 @@ def _given_weights(node: PlanNode, weights: pd.Series) -> np.ndarray:
     return given.to_numpy(dtype="float64")
 
 
-def aggregate(
-    normalised: pd.DataFrame,
-    framework: Framework,
-    method: str = "arithmetic",
-    min_share: float = 0.0,
-    *,
-    by_level: Mapping[int, str] | None = None,
-    by_node: Mapping[str, str] | None = None,
-    weights: pd.Series | None = None,
-    power: float = 1.0,
-    offset: float | None = None,
-    nonpositive: str = "error",
-) -> pd.DataFrame:
+def aggregate(normalised: pd.DataFrame, framework: Framework, *args: Any, **options: Any) -> pd.DataFrame:
     """Scores of every aggregate node (columns) for every unit (rows), lowest level first.
 
-    `by_level` (level -> method) overrides `method`; `by_node` (node code -> method) overrides
-    both. `weights` (indexed by code) replace the framework's weights of every parent whose
-    children it names (all of them; they are relative within the parent). `power` is the
-    exponent of the `power` mean; `offset` shifts the children before the mean and
-    `nonpositive` says what a child outside the mean's domain does (module doc).
+    Takes `aggregate_with_report`'s arguments: `method` and `min_share`, then by keyword
+    `by_level` (level -> method, overriding `method`), `by_node` (node code -> method,
+    overriding both), `weights` (indexed by code; they replace the framework's weights of every
+    parent whose children they name), `power` (the exponent of the `power` mean), `offset`
+    (shifts the children before the mean) and `nonpositive` (what a child outside the mean's
+    domain does, module doc).
     """
-    return aggregate_with_report(
-        normalised, framework, method, min_share, by_level=by_level, by_node=by_node,
-        weights=weights, power=power, offset=offset, nonpositive=nonpositive,
-    )[0]  # fmt: skip
+    return aggregate_with_report(normalised, framework, *args, **options)[0]
 
 
 def aggregate_with_report(

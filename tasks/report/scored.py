@@ -17,7 +17,6 @@ from tasks.engine.framework import Framework
 from tasks.engine.index import IndexStages
 from tasks.engine.method import Method
 from tasks.report.data import TABLES, EditionData, ReportData, Subject
-from tasks.report.pages import build_report
 from tasks.warehouse.manifest import git_commit
 
 # The tables of the report keyed by units: the engine calls the unit column `unit`.
@@ -38,7 +37,8 @@ def scored_data(
         name: table.rename(columns={"unit": "city_code"}) if name in UNIT_TABLES else table
         for name, table in tables.items()
     }
-    tables["correlations"] = node_correlations(tables["scores"])
+    if "correlations" not in tables:  # `score` computes them with its analysis
+        tables["correlations"] = node_correlations(tables["scores"])
     index = stages.aggregated[framework.root]
     manifest: dict[str, Any] = {
         "edition": 0,
@@ -57,16 +57,3 @@ def scored_data(
     subject = Subject(title=f"{root} · scored from {source.name}", unit="unit", units="units", kind="index")
     return ReportData(edition, (), table, units, method.results.top_n, subject)
 
-
-def write_scored_report(
-    stages: IndexStages,
-    framework: Framework,
-    method: Method,
-    analysis: dict[str, pd.DataFrame],
-    names: pd.Series,
-    source: Path,
-    out: Path,
-) -> Path:
-    """`coopindex score --report`: the report into `out/report/`; returns its `index.html`."""
-    data = scored_data(stages, framework, method, analysis, names, source)
-    return build_report(data, out / "report")
