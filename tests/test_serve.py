@@ -1,6 +1,8 @@
-"""`coopindex serve` as a user runs it, in its own process group: the UI it starts calls the API
-on --port, and SIGTERM or SIGINT, idle or with a flow run in flight, leaves no process behind
-and frees the port."""
+"""The runs of a served deployment, as an operator makes them, all against one `coopindex serve
+--port P` with its own server: the documented trigger and artifact commands, a scheduled run
+waiting for the deployment's slot, a run failed by bad data, and finally SIGTERM with a run in
+flight, which must leave no process behind and free the port (that test ends the serve, so it
+comes last). Serve's start and an idle stop are in test_deployments.py."""
 
 from __future__ import annotations
 
@@ -10,126 +12,47 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
-import psutil
 import pytest
 
-from flows.deployments import DEPLOYMENTS
-from flows.serve import healthy
 from tasks.warehouse.catalog import PROJECT_ROOT
-from tests.test_deployments import (
+from tests.prefect_processes import (
+    BRISK_SERVER,
     PATIENCE_S,
-    _artifacts,
-    _await,
-    _finished,
-    _free_port,
-    _prefect_env,
-    _serve_command,
-    _spawn,
-    _stop,
-    _subflow,
-    _wait_for,
+    SHANGHAI,
+    Serving,
+    artifacts,
+    check_artifacts,
+    client,
+    family,
+    finished,
+    free_port,
+    prefect_env,
+    signal_and_check,
+    start_serving,
+    stop,
+    subflow,
+    wait_async,
 )
 
-STOPPED_WITHIN_S = 30  # what a signal may take to end every process of the serve
+pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Serving:
-    process: subprocess.Popen
-    port: int
-    api_url: str
-    log: Path
-
-
-@pytest.fixture()
-def serving(tmp_path) -> Iterator[Serving]:
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory) -> Iterator[Serving]:
     """`coopindex serve --port P` with its own PREFECT_HOME, once its deployments are served."""
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = _prefect_env(tmp_path / "prefect-home") | {"PREFECT_RUNNER_POLL_FREQUENCY": "2"}
-    log = tmp_path / "serve.log"
-    process = _spawn([*_serve_command(), "--port", str(port)], env, log)
+    folder = tmp_path_factory.mktemp("serving")
+    served = start_serving(folder, prefect_env(folder / "prefect-home") | BRISK_SERVER, free_port())
     try:
-        _wait_for(lambda: healthy(api_url), process, "the server started by serve", log)
-        asyncio.run(_client(api_url, lambda c: _await(lambda: _served(c), "deployments", serving=process)))
-        yield Serving(process, port, api_url, log)
+        yield served
     finally:
-        _stop(process)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_the_ui_calls_the_api_on_the_port_and_a_signal_stops_everything(serving, sig):
-    with urllib.request.urlopen(f"http://127.0.0.1:{serving.port}/ui-settings", timeout=30) as response:
-        settings = json.load(response)
-    assert settings["api_url"] == serving.api_url
-    family = _family(serving.process)
-    assert len(family) >= 2, family  # the server and the runner
-    _signal_and_check(serving, sig, family)
-
-
-@pytest.mark.slow
-def test_sigterm_during_a_run_stops_the_run_too(serving, warehouse):
-    async def start_run(client):
-        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-
-        [annual] = await client.read_deployments(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["annual-edition"]))
-        )
-        run = await client.create_flow_run_from_deployment(
-            annual.id, parameters={"edition": 2018, "warehouse_dir": str(warehouse)}
-        )
-
-        async def running():
-            state = (await client.read_flow_run(run.id)).state
-            assert not state.is_final(), state
-            return state.is_running()
-
-        await _await(running, "the run to be Running", serving=serving.process)
-
-    asyncio.run(_client(serving.api_url, start_run))
-    family = _family(serving.process)
-    names = [" ".join(p.cmdline()) for p in family]
-    assert any("prefect.engine" in n or "multiprocessing" in n for n in names), names  # the flow run
-    _signal_and_check(serving, signal.SIGTERM, family)
-
-
-@pytest.mark.slow
-def test_a_failed_run_leaves_its_errors(serving, raw_copy, warehouse):
-    """A run stopped by bad data: the edition's run and the deployment's run each list the
-    problems (file, line, column, expected, found), and link to the run's Data Docs."""
-    fx = raw_copy / "reference" / "fx_rates.csv"
-    fx.write_text(fx.read_text().replace("2018,USD,", "2018,usd,"))
-
-    async def failed_run(client):
-        [annual] = [d for d in await client.read_deployments() if d.name == "annual-edition"]
-        paths = {"raw_dir": str(raw_copy), "warehouse_dir": str(warehouse)}
-        run = await client.create_flow_run_from_deployment(annual.id, parameters={"edition": 2018, **paths})
-        [run] = await _await(lambda: _finished(client, run.id), "the run", 2 * PATIENCE_S, serving.process)
-        subflow = await _subflow(client, run.id)
-        return run, subflow, {r.id: await _artifacts(client, r.id) for r in (run, subflow)}
-
-    run, subflow, artifacts = asyncio.run(_client(serving.api_url, failed_run))
-    assert run.state.is_failed() and subflow.state.is_failed(), (run.state, subflow.state)
-    assert subflow.name == "edition-2018"
-    for holder in (subflow, run):
-        [errors] = [a for a in artifacts[holder.id] if a.type == "table"]
-        rows = json.loads(errors.data)
-        assert {"file", "line", "column", "expected", "found"} <= set(rows[0])
-        fx_rows = [r for r in rows if r["file"] == "raw/reference/fx_rates.csv"]
-        assert fx_rows and fx_rows[0]["column"] == "currency" and fx_rows[0]["line"] > 1, rows
-        assert "usd" in fx_rows[0]["found"], rows
-        assert errors.key == ("edition-2018-errors" if holder is subflow else None)
+        stop(served.process)
 
 
 def documented_prefect_lines() -> list[list[str]]:
@@ -143,10 +66,14 @@ def documented_prefect_lines() -> list[list[str]]:
     return found
 
 
-@pytest.mark.slow
-def test_the_documented_prefect_commands_work_against_serve(serving, warehouse, tmp_path):
+def test_the_documented_commands_run_editions_one_at_a_time_with_their_artifacts(
+    serving, warehouse, tmp_path
+):
     """The trigger and artifact commands of the docs, as written, at the serve's port (instead of
-    4200) and with a temporary warehouse: the run starts, publishes, and its summary reads back."""
+    4200) and with a temporary warehouse. Meanwhile a parameter-less run scheduled for 2020-06-01
+    06:00 Shanghai must score 2019, after the triggered one (the deployment's limit of one). Each
+    edition is published with its manifest, and both the edition's run and the deployment's run
+    (the one the user opens) hold the ranking, the summary and the links."""
     lines = documented_prefect_lines()
     triggers = [line for line in lines if line[2:4] == ["deployment", "run"]]
     inspects = [line for line in lines if line[2:4] == ["artifact", "inspect"]]
@@ -177,16 +104,46 @@ def test_the_documented_prefect_commands_work_against_serve(serving, warehouse, 
     annual = next(line for line in triggers if line[4] == "scheduled-edition/annual-edition")
     output = run(annual, warehouse)
     assert f"http://127.0.0.1:{serving.port}/runs/flow-run/" in output, output
+    triggered_id = UUID(re.search(r"/runs/flow-run/([0-9a-f-]{36})", output)[1])
+    scheduled_for = datetime(2020, 6, 1, 6, tzinfo=SHANGHAI)
 
-    # The run the command created (the schedules' upcoming runs are deployment runs too).
-    run_id = UUID(re.search(r"/runs/flow-run/([0-9a-f-]{36})", output)[1])
+    async def scenario(prefect_client):
+        from prefect.states import Scheduled
 
-    async def finished(client):
-        [done] = await _await(lambda: _finished(client, run_id), "the run", 2 * PATIENCE_S, serving.process)
-        return done
+        [annual_deployment] = [
+            d for d in await prefect_client.read_deployments() if d.name == "annual-edition"
+        ]
+        scheduled = await prefect_client.create_flow_run_from_deployment(
+            annual_deployment.id,
+            parameters={"warehouse_dir": str(warehouse)},
+            state=Scheduled(scheduled_time=scheduled_for),
+        )
+        ids = triggered_id, scheduled.id
+        runs = await wait_async(
+            lambda: finished(prefect_client, *ids), "the runs", 2 * PATIENCE_S, serving.process
+        )
+        subflows = {r.id: await subflow(prefect_client, r.id) for r in runs}
+        found = {r.id: await artifacts(prefect_client, r.id) for r in [*runs, *subflows.values()]}
+        return runs, subflows, found
 
-    done = asyncio.run(_client(serving.api_url, finished))
-    assert done.state.is_completed() and done.name == "annual-edition-2018", done.state
+    (triggered, scheduled), subflows, found = asyncio.run(client(serving.api_url, scenario))
+    for done in (triggered, scheduled):
+        assert done.state.is_completed(), (done.name, done.state)
+    assert (triggered.name, scheduled.name) == ("annual-edition-2018", "annual-edition-2019")
+    assert scheduled.parameters == {"warehouse_dir": str(warehouse)}
+    assert scheduled.expected_start_time == scheduled_for
+    for done, edition in ((triggered, 2018), (scheduled, 2019)):
+        child = subflows[done.id]
+        assert child.parameters["edition"] == edition and child.name == f"edition-{edition}"
+        assert (warehouse / f"edition={edition}" / "scores.parquet").is_file()
+        manifest = json.loads((warehouse / f"edition={edition}" / "manifest.json").read_text())
+        assert manifest["flow_run_id"] == str(child.id)
+        assert manifest["parameters"]["raw_dir"] == str((PROJECT_ROOT / "raw").resolve())
+        for holder in (child, done):
+            check_artifacts(found[holder.id], edition, warehouse, keyed=holder is child)
+    first, second = sorted((triggered, scheduled), key=lambda r: r.start_time)
+    assert first.end_time <= second.start_time  # one run of the deployment at a time
+
     for line in inspects:
         shown = run(line)
         assert "Edition 2018 published" in shown, shown[-3000:]
@@ -194,6 +151,64 @@ def test_the_documented_prefect_commands_work_against_serve(serving, warehouse, 
     for line in triggers:
         if line is not annual:
             assert "Created flow run" in run(line, tmp_path / "other-warehouse")
+
+
+def test_a_failed_run_leaves_its_errors(serving, raw_copy, warehouse):
+    """A run stopped by bad data: the edition's run and the deployment's run each list the
+    problems (file, line, column, expected, found), and link to the run's Data Docs."""
+    fx = raw_copy / "reference" / "fx_rates.csv"
+    fx.write_text(fx.read_text().replace("2018,USD,", "2018,usd,"))
+
+    async def failed_run(prefect_client):
+        [annual] = [d for d in await prefect_client.read_deployments() if d.name == "annual-edition"]
+        paths = {"raw_dir": str(raw_copy), "warehouse_dir": str(warehouse)}
+        run = await prefect_client.create_flow_run_from_deployment(
+            annual.id, parameters={"edition": 2018, **paths}
+        )
+        [run] = await wait_async(
+            lambda: finished(prefect_client, run.id), "the run", 2 * PATIENCE_S, serving.process
+        )
+        child = await subflow(prefect_client, run.id)
+        return run, child, {r.id: await artifacts(prefect_client, r.id) for r in (run, child)}
+
+    run, child, found = asyncio.run(client(serving.api_url, failed_run))
+    assert run.state.is_failed() and child.state.is_failed(), (run.state, child.state)
+    assert child.name == "edition-2018"
+    for holder in (child, run):
+        [errors] = [a for a in found[holder.id] if a.type == "table"]
+        rows = json.loads(errors.data)
+        assert {"file", "line", "column", "expected", "found"} <= set(rows[0])
+        fx_rows = [r for r in rows if r["file"] == "raw/reference/fx_rates.csv"]
+        assert fx_rows and fx_rows[0]["column"] == "currency" and fx_rows[0]["line"] > 1, rows
+        assert "usd" in fx_rows[0]["found"], rows
+        assert errors.key == ("edition-2018-errors" if holder is child else None)
+
+
+def test_sigterm_during_a_run_stops_the_run_too(serving, warehouse):
+    """Last: it ends the module's serve."""
+
+    async def start_run(prefect_client):
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+        [annual] = await prefect_client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["annual-edition"]))
+        )
+        run = await prefect_client.create_flow_run_from_deployment(
+            annual.id, parameters={"edition": 2018, "warehouse_dir": str(warehouse)}
+        )
+
+        async def running():
+            state = (await prefect_client.read_flow_run(run.id)).state
+            assert not state.is_final(), state
+            return state.is_running()
+
+        await wait_async(running, "the run to be Running", serving=serving.process)
+
+    asyncio.run(client(serving.api_url, start_run))
+    processes = family(serving.process)
+    names = [" ".join(p.cmdline()) for p in processes]
+    assert any("prefect.engine" in n or "multiprocessing" in n for n in names), names  # the flow run
+    signal_and_check(serving, signal.SIGTERM, processes, own_server=True)
 
 
 def _without_param(args: list[str], name: str) -> list[str]:
@@ -205,59 +220,3 @@ def _without_param(args: list[str], name: str) -> list[str]:
         else:
             out.append(arg)
     return out
-
-
-def _signal_and_check(serving: Serving, sig: int, family: list[psutil.Process]) -> None:
-    """`sig` to the serve process alone (its children have their own sessions); within
-    STOPPED_WITHIN_S the serve and every process it had started are gone and the port is free."""
-    started = time.monotonic()
-    os.kill(serving.process.pid, sig)
-    code = serving.process.wait(timeout=STOPPED_WITHIN_S)
-    left = _alive(family)
-    while left and time.monotonic() - started < STOPPED_WITHIN_S:
-        time.sleep(0.5)
-        left = _alive(family)
-    took = time.monotonic() - started
-    log = serving.log.read_text()
-    assert not left, f"left behind after {took:.1f} s: {[p.cmdline() for p in left]}\n{log[-3000:]}"
-    assert code == 0, log[-3000:]
-    assert _port_is_free(serving.port), f"port {serving.port} still taken"
-    assert not healthy(serving.api_url)
-
-
-def _family(process: subprocess.Popen) -> list[psutil.Process]:
-    return psutil.Process(process.pid).children(recursive=True)
-
-
-def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    alive = []
-    for process in processes:
-        try:
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(process)
-        except psutil.NoSuchProcess:
-            continue
-    return alive
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-async def _client(api_url: str, use):
-    from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: api_url}):
-        async with get_client() as client:
-            return await use(client)
-
-
-async def _served(client) -> bool:
-    return {d.name for d in await client.read_deployments()} == set(DEPLOYMENTS)
