@@ -2,9 +2,11 @@
 
 Both score one edition from raw/ into temporary warehouses seeded with the same trade store,
 in this one process (in memory first, so imports are paid by that run). Prints wall times
-and the ratio; `--edition`, `--raw` choose what is scored (a small raw/ for the smoke test).
+and the ratio; `--edition`, `--raw` choose what is scored, and `--store` a warehouse whose trade
+store is already current for that raw/ (the smoke test passes the test session's), to copy
+instead of ingesting one.
 
-Run: `.venv/bin/python bench/bench_prefect_overhead.py [--edition 2018] [--raw raw]`
+Run: `.venv/bin/python bench/bench_prefect_overhead.py [--edition 2018] [--raw raw] [--store DIR]`
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ from tasks.trade.ingest import update_store  # noqa: E402
 from tasks.warehouse.catalog import Catalog  # noqa: E402
 
 
-def measure(edition: int, raw: Path) -> dict[str, float]:
-    """Seconds of one in-memory run and one flow run of `edition`, from the same trade store."""
+def measure(edition: int, raw: Path, seeded: Path | None = None) -> dict[str, float]:
+    """Seconds of one in-memory run and one flow run of `edition`, from the same trade store
+    (a copy of `seeded`'s, or one ingested here)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.edition import score_edition
 
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "store"
-        update_store(Catalog.at(raw, store))  # both runs find their trade files already ingested
+        if seeded is None:
+            update_store(Catalog.at(raw, store))  # both runs find their trade files already ingested
+        else:
+            shutil.copytree(seeded, store, symlinks=True)
         for side in ("memory", "flow"):
             shutil.copytree(store, Path(folder) / side, symlinks=True)
         start = time.perf_counter()
@@ -54,8 +60,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edition", type=int, default=2018)
     parser.add_argument("--raw", type=Path, default=Catalog().raw)
+    parser.add_argument("--store", type=Path, help="a warehouse whose trade store is current for --raw")
     args = parser.parse_args(argv)
-    result = measure(args.edition, args.raw.resolve())
+    result = measure(args.edition, args.raw.resolve(), args.store)
     print(f"declared pipeline in memory: {result['memory_s']:.2f} s")
     print(f"same scores, indicator values and trade facts from both: {result['same_outputs']}")
     print(f"Prefect flow (temporary server, tasks, artifacts): {result['flow_s']:.2f} s")

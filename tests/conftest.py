@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -43,30 +44,36 @@ def prefect_server():
         yield
 
 
-@pytest.fixture(scope="session")
-def shipped_store(tmp_path_factory) -> Path:
-    """The shipped sample's trade files ingested once (a warehouse holding only the trade store).
-
-    Under pytest-xdist, once for all workers of the run: the first to need it ingests it under
-    a file lock in the run's temporary folder, the others wait for it and read the same one
-    (tests only copy it: `seeded_warehouse`).
-    """
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """`make(folder)` run once for the whole test run, even under pytest-xdist: the first worker
+    to need it makes it under a file lock in the run's temporary folder, the others wait for it
+    and use the same folder (tests only read or copy it)."""
     from filelock import FileLock
 
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(shared / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that died half-way
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_store(tmp_path_factory) -> Path:
+    """The shipped sample's trade files ingested once (a warehouse holding only the trade store)."""
     from tasks.trade.ingest import update_store
 
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        template = tmp_path_factory.mktemp("store-template")
-        update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=template), workers=2)
-        return template
-    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
-    template, done = shared / "store-template", shared / "store-template.done"
-    with FileLock(shared / "store-template.lock"):
-        if not done.exists():
-            shutil.rmtree(template, ignore_errors=True)  # a worker that died half-way
-            update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=template), workers=2)
-            done.touch()
-    return template
+    def make(folder: Path) -> None:
+        update_store(Catalog(raw=PROJECT_ROOT / "raw", warehouse=folder), workers=2)
+
+    return made_once(tmp_path_factory, "store-template", make)
 
 
 @pytest.fixture()
@@ -86,14 +93,21 @@ def seeded_warehouse(template: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def published_2018(prefect_server, shipped_store, tmp_path_factory) -> tuple[Path, dict]:
+def published_2018(request, shipped_store, tmp_path_factory) -> tuple[Path, dict]:
     """The 2018 edition scored once by the real flow from the shipped raw/ into a warehouse that
-    no test writes to: a test that needs a published edition works on a `copy_warehouse` of it."""
-    from flows.edition import score_edition
+    no test writes to, and the flow's summary: a test that needs a published edition works on a
+    `copy_warehouse` of it. Once for the whole run (the worker that makes it starts its server)."""
 
-    warehouse = seeded_warehouse(shipped_store, tmp_path_factory.mktemp("published-2018") / "warehouse")
-    summary = score_edition(2018, warehouse_dir=str(warehouse))
-    return warehouse, summary
+    def make(folder: Path) -> None:
+        from flows.edition import score_edition
+
+        request.getfixturevalue("prefect_server")
+        warehouse = seeded_warehouse(shipped_store, folder / "warehouse")
+        summary = score_edition(2018, warehouse_dir=str(warehouse))
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+    folder = made_once(tmp_path_factory, "published-2018", make)
+    return folder / "warehouse", json.loads((folder / "summary.json").read_text())
 
 
 @pytest.fixture(scope="session")
@@ -144,4 +158,3 @@ def coopindex_run(raw: Path, warehouse: Path) -> subprocess.CompletedProcess[str
         [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--warehouse", str(warehouse)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
-

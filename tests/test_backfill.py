@@ -320,12 +320,30 @@ def test_the_plan_and_records_import_no_prefect_typer_or_rich():
 # --- real backfills -----------------------------------------------------------------------
 
 
-def test_backfill_publishes_in_parallel_skips_what_is_current_and_reruns_when_forced(
+def test_backfill_publishes_in_parallel_skips_what_is_current_survives_a_failure_and_reruns(
     prefect_server, published
 ):
+    """One real backfill story: publish what is missing two at a time, skip what is current,
+    then a forced re-run in which one edition fails on a broken file while the other is
+    published again with the same bytes, and the failed one's previous version stays."""
+    app = typer.Typer()
+    app.command("backfill")(backfill_command)
+    app.command("runs")(runs_command)
+    cli = CliRunner()
     folders = {"raw_dir": published.raw, "warehouse_dir": published.warehouse, "config_dir": published.config}
     run = {name: str(path) for name, path in folders.items()} | {"progress": False}
+    where = [
+        "--raw",
+        str(published.raw),
+        "--warehouse",
+        str(published.warehouse),
+        "--config",
+        str(published.config),
+    ]
     pristine_2018 = json.loads(published.manifest(2018).read_text())["run_id"]
+
+    result = cli.invoke(app, ["backfill", "--from", "2019", "--to", "2018", *where])
+    assert result.exit_code == 1 and "error: --to 2018 is before --from 2019" in result.stdout
 
     first = backfill(2018, 2020, parallel=2, **run)
     assert by_edition(first) == {
@@ -346,62 +364,42 @@ def test_backfill_publishes_in_parallel_skips_what_is_current_and_reruns_when_fo
     assert by_edition(again) == {e: ("skipped", "inputs unchanged") for e in (2018, 2019, 2020)}
     assert list(again["run_id"]) == list(first["run_id"])
     assert tree_digest(published.warehouse) == before  # nothing ran, nothing was written
-
-    forced = backfill(2019, 2019, force=True, **run)
-    assert by_edition(forced) == {2019: ("published", "forced")}
-    assert parquet_digest(published.warehouse) == data  # byte-identical data files
-    assert json.loads(published.manifest(2019).read_text())["run_id"] == forced.loc[0, "run_id"]
-
-    runs = list_runs(published)
-    assert len(runs) == 4 and runs["started_at"].is_monotonic_decreasing
-    assert sorted(runs.loc[runs["status"] == "published", "edition"]) == [2018, 2019, 2020]
-    assert runs.loc[runs["status"] == "superseded", "run_id"].tolist() == [first.loc[1, "run_id"]]
-    assert runs["flow_run_id"].notna().all() and (runs["duration_s"] > 0).all()
-
-
-def test_a_failed_edition_does_not_stop_or_touch_the_others(prefect_server, published):
-    app = typer.Typer()
-    app.command("backfill")(backfill_command)
-    app.command("runs")(runs_command)
-    cli = CliRunner()
-    where = [
-        "--raw",
-        str(published.raw),
-        "--warehouse",
-        str(published.warehouse),
-        "--config",
-        str(published.config),
-    ]
-
-    result = cli.invoke(app, ["backfill", "--from", "2019", "--to", "2018", *where])
-    assert result.exit_code == 1 and "error: --to 2018 is before --from 2019" in result.stdout
     result = cli.invoke(app, ["backfill", "--from", "2018", "--to", "2018", *where])
     assert result.exit_code == 0 and "0 published, 1 skipped, 0 failed" in result.stdout, result.output
-    published_2018 = tree_digest(published.edition_dir(2018))
 
-    path = (
-        published.raw / "trade" / "2018" / "2018-02.csv"
-    )  # 20 negative values: a broken file, not 1 bad row
+    path = published.raw / "trade" / "2020" / "2020-02.csv"  # read by 2020 alone of these
     lines = path.read_text().splitlines()
-    for number in range(10, 30):
+    for number in range(10, 30):  # 20 negative values: a broken file, not 1 bad row
         fields = lines[number].split(",")
         fields[5] = "-" + fields[5]
         lines[number] = ",".join(fields)
     path.write_text("\n".join(lines) + "\n")
+    published_2020 = tree_digest(published.edition_dir(2020))
 
-    result = cli.invoke(app, ["backfill", "--from", "2017", "--to", "2018", "--parallel", "2", *where])
+    result = cli.invoke(
+        app, ["backfill", "--from", "2019", "--to", "2020", "--force", "--parallel", "2", *where]
+    )
     assert result.exit_code == 1, result.output
     assert "1 published, 0 skipped, 1 failed" in result.stdout
-    row_2018 = next(line for line in result.stdout.splitlines() if "2018" in line and "failed" in line)
-    assert "critical data check failed" in row_2018
-    assert "raw/trade/2018/2018-02.csv, line 11, column 'value'" in result.stdout
+    row_2020 = next(line for line in result.stdout.splitlines() if "2020" in line and "failed" in line)
+    assert "critical data check failed" in row_2020
+    assert "raw/trade/2020/2020-02.csv, line 11, column 'value'" in result.stdout
     assert "Traceback" not in result.output
+    assert parquet_digest(published.warehouse) == data  # the forced 2019: byte-identical data files
+    assert tree_digest(published.edition_dir(2020)) == published_2020  # the previous 2020 stays published
+    assert is_current(published, 2018) == (True, "inputs unchanged")
 
-    assert is_current(published, 2017) == (True, "inputs unchanged")
-    assert tree_digest(published.edition_dir(2018)) == published_2018  # the previous 2018 stays published
     runs = list_runs(published)
+    assert len(runs) == 5 and runs["started_at"].is_monotonic_decreasing
+    forced_2019 = runs[(runs["edition"] == 2019) & (runs["status"] == "published")].iloc[0]
+    assert json.loads(published.manifest(2019).read_text())["run_id"] == forced_2019["run_id"]
+    assert sorted(runs.loc[runs["status"] == "published", "edition"]) == [2018, 2019, 2020]
+    assert runs.loc[runs["status"] == "superseded", "run_id"].tolist() == [first.loc[1, "run_id"]]
+    assert (
+        runs["flow_run_id"].notna().all() and (runs.loc[runs["status"] != "failed", "duration_s"] > 0).all()
+    )
     failed = runs[runs["status"] == "failed"].iloc[0]
-    assert failed["edition"] == 2018 and "2018-02.csv, line 11" in failed["error"]
+    assert failed["edition"] == 2020 and "2020-02.csv, line 11" in failed["error"]
     assert f"run logs: {published.run_log(failed['run_id'])}" in result.stdout
     log = json.loads(published.run_log(failed["run_id"]).read_text())
     assert log["status"] == "failed" and log["error_type"] == "BlockedFilesError" and log["flow_run_id"]
@@ -410,8 +408,8 @@ def test_a_failed_edition_does_not_stop_or_touch_the_others(prefect_server, publ
 
     listing = cli.invoke(app, ["runs", "--warehouse", str(published.warehouse)])
     assert listing.exit_code == 0, listing.output
-    assert listing.stdout.count("published") == 2 and "failed" in listing.stdout
-    assert f"{failed['run_id']} (edition 2018): 1 critical data check failed" in listing.stdout
+    assert listing.stdout.count("published") == 3 and "superseded" in listing.stdout, listing.stdout
+    assert f"{failed['run_id']} (edition 2020): 1 critical data check failed" in listing.stdout
 
 
 @pytest.mark.parametrize("name", ["backfill", "runs"])

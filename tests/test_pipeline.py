@@ -50,13 +50,13 @@ def test_an_in_memory_run_publishes_the_flows_bytes(published_2018, shipped_stor
 
 
 @pytest.mark.slow
-def test_the_overhead_benchmark_runs_and_both_sides_agree(prefect_server, capsys):
+def test_the_overhead_benchmark_runs_and_both_sides_agree(prefect_server, shipped_store, capsys):
     spec = importlib.util.spec_from_file_location(
         "overhead", PROJECT_ROOT / "bench" / "bench_prefect_overhead.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.main(["--edition", "2018"])
+    result = module.main(["--edition", "2018", "--store", str(shipped_store)])
     assert result["same_outputs"] is True
     assert result["memory_s"] > 0 and result["flow_s"] > 0
     assert "ratio flow / in memory" in capsys.readouterr().out
