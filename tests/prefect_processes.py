@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,7 +60,11 @@ def prefect(*args: str) -> list[str]:
     return [sys.executable, "-m", "prefect", *args]
 
 
-def prefect_env(home: Path) -> dict[str, str]:
+def prefect_env(home: Path, database: Path) -> dict[str, str]:
+    """The environment of a process with its own PREFECT_HOME, `home`, made new with a copy of the
+    migrated `database` (the `prefect_db` fixture): its server starts without migrating."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(database, home / "prefect.db")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     return env | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 

@@ -113,13 +113,13 @@ class PrefectApi:
 
 
 @pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory) -> Iterator[PrefectApi]:
+def prefect_api(prefect_db, tmp_path_factory) -> Iterator[PrefectApi]:
     """A real `prefect server start` in a subprocess with its own PREFECT_HOME, stopped afterwards."""
     started = time.monotonic()
     folder = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = prefect_env(folder / "home")
+    env = prefect_env(folder / "home", prefect_db)
     log = folder / "server.log"
     server = None
     try:
@@ -190,12 +190,12 @@ def test_prefect_yaml_deploys_to_a_process_work_pool(prefect_api):
 
 
 @pytest.mark.slow
-def test_serve_on_a_port_starts_its_own_server_and_sigterm_stops_everything(tmp_path):
+def test_serve_on_a_port_starts_its_own_server_and_sigterm_stops_everything(prefect_db, tmp_path):
     """Without PREFECT_API_URL serve starts a real server (the temporary one of `coopindex run`
     has no scheduler) on --port, whose UI calls the API on that port; SIGTERM while idle stops
     the runner and the server and frees the port."""
     port = free_port()
-    serving = start_serving(tmp_path / "serve", prefect_env(tmp_path / "prefect-home"), port)
+    serving = start_serving(tmp_path / "serve", prefect_env(tmp_path / "prefect-home", prefect_db), port)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=30) as response:
             settings = json.load(response)

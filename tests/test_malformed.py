@@ -314,7 +314,7 @@ FLOW_CASE = next(c for c in CASES if c.name == "indicators__not_finite.csv")  # 
 
 
 @pytest.mark.slow
-def test_coopindex_run_says_where_once_exits_1_and_publishes_nothing(published, tmp_path):
+def test_coopindex_run_says_where_once_exits_1_and_publishes_nothing(published, prefect_home, tmp_path):
     """`coopindex run` in its own process, with its own temporary Prefect server: a real flow run."""
     raw, pristine, digest = published
     warehouse = copy_warehouse(pristine, tmp_path / "warehouse")
@@ -322,7 +322,7 @@ def test_coopindex_run_says_where_once_exits_1_and_publishes_nothing(published, 
         read(FLOW_CASE)
     assert_error(expected.value, FLOW_CASE)
     with in_place(FLOW_CASE, raw):
-        result = coopindex_run(raw, warehouse)
+        result = coopindex_run(raw, warehouse, prefect_home)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-4000:]
     assert "Beginning flow run" in result.stderr  # Prefect ran it

@@ -124,11 +124,11 @@ def test_a_city_trading_more_than_the_country_is_critical():
 
 
 @pytest.mark.slow
-def test_coopindex_run_quarantines_a_1e300_row_and_publishes_the_rest(raw_copy, warehouse):
+def test_coopindex_run_quarantines_a_1e300_row_and_publishes_the_rest(raw_copy, warehouse, prefect_home):
     """A real `coopindex run` (its own process and Prefect server): the row is in the edition's
     quarantine.parquet with its reason, and no score is built on it."""
     set_value(raw_copy / "trade" / "2018" / "2018-07.csv", 41, "1e300")
-    result = coopindex_run(raw_copy, warehouse)
+    result = coopindex_run(raw_copy, warehouse, prefect_home)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "1 bad row(s) quarantined: see quarantine.parquet in the edition" in output

@@ -45,10 +45,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def serving(tmp_path_factory) -> Iterator[Serving]:
+def serving(prefect_db, tmp_path_factory) -> Iterator[Serving]:
     """`coopindex serve --port P` with its own PREFECT_HOME, once its deployments are served."""
     folder = tmp_path_factory.mktemp("serving")
-    served = start_serving(folder, prefect_env(folder / "prefect-home") | BRISK_SERVER, free_port())
+    served = start_serving(
+        folder, prefect_env(folder / "prefect-home", prefect_db) | BRISK_SERVER, free_port()
+    )
     try:
         yield served
     finally:
