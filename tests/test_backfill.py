@@ -320,6 +320,7 @@ def test_the_plan_and_records_import_no_prefect_typer_or_rich():
 # --- real backfills -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_backfill_publishes_in_parallel_skips_what_is_current_survives_a_failure_and_reruns(
     prefect_server, published
 ):

@@ -31,6 +31,7 @@ def _outputs(warehouse: Path) -> dict[str, bytes]:
     return files | {"manifest.json": json.dumps(manifest, sort_keys=True).encode()}
 
 
+@pytest.mark.slow
 def test_dask_runner_output_equals_the_local_runners(prefect_server, generated, tmp_path):
     from flows.ingest import shared_api, with_runner
 
