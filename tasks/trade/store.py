@@ -1,8 +1,9 @@
 """What an edition reads from the clean trade store: small aggregates, the files' quality, the facts.
 
-An edition never loads trade records: the city figures come from the per-file aggregates
+An edition never loads trade records whole: the city figures come from the per-file aggregates
 (city x partner x flow x month), the checks and quarantined rows from the per-file quality
 tables, and the edition's copy of the year's facts is streamed part by part into its folder.
+Only the history rule (`tasks.trade.history`) reads the records, nine of their columns.
 
 The view pins one store version (`current_store`) and lists the files it needs from
 that version's manifest, so an ingest that publishes a newer version meanwhile changes nothing
