@@ -5,9 +5,9 @@ Rows of the indicator values that fail row-level critical checks are set aside w
 at most `quality.quarantine_max_share` of their file; the rest proceed. The trade records were
 checked and triaged the same way, file by file, by the ingest (`tasks.trade.file`): their
 outcome and quarantined rows are added here, and their clean rows meet the one rule that needs
-more than a file, each row against its key's other months (`trade_history`). The report (Data Docs, every check's outcome,
-the quarantined rows) is written under `warehouse/runs/<run_id>/` even when the edition is
-blocked: those are the runs whose reports a data steward needs.
+more than a file: each row against its key's other months (`trade_history`). The report (Data
+Docs, every check's outcome, the quarantined rows) is written under `warehouse/runs/<run_id>/`
+even when the edition is blocked: those are the runs whose reports a data steward needs.
 """
 
 from __future__ import annotations
