@@ -4,9 +4,10 @@ Reference tables are small and everything depends on them: any bad row stops the
 Rows of the indicator values that fail row-level critical checks are set aside when they are
 at most `quality.quarantine_max_share` of their file; the rest proceed. The trade records were
 checked and triaged the same way, file by file, by the ingest (`tasks.trade.file`): their
-outcome and quarantined rows are added here. The report (Data Docs, every check's outcome,
-the quarantined rows) is written under `warehouse/runs/<run_id>/` even when the edition is
-blocked: those are the runs whose reports a data steward needs.
+outcome and quarantined rows are added here, and their clean rows meet the one rule that needs
+more than a file: each row against its key's other months (`trade_history`). The report (Data
+Docs, every check's outcome, the quarantined rows) is written under `warehouse/runs/<run_id>/`
+even when the edition is blocked: those are the runs whose reports a data steward needs.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from tasks.quality.suites import load_suite
 from tasks.quality.validation import MAX_EXAMPLES, Failure, SuiteOutcome, raise_for_failures, validate
 from tasks.trade.file import DATASET as TRADE_DATASET
 from tasks.trade.fx import fx_keys
+from tasks.trade.history import DATASET as HISTORY_DATASET
+from tasks.trade.history import history_frame
 from tasks.trade.membership import member_keys
-from tasks.trade.store import TradeView
+from tasks.trade.store import TradeView, without
 from tasks.warehouse.catalog import Catalog
 from tasks.warehouse.runs import referenced_data_docs
 
@@ -65,7 +68,12 @@ def validate_inputs(catalog: Catalog, inputs: Inputs) -> Checked:
     triages = [triage(frames[o.dataset], o, share if o.dataset in ROW_DATASETS else 0.0) for o in outcomes]
     clean = {ROW_DATASETS[t.dataset]: t.clean for t in triages if t.dataset in ROW_DATASETS}
     trade_outcome, trade_triage = trade_checks(inputs.trade)
-    return Checked(dataclasses.replace(inputs, **clean), [*outcomes, trade_outcome], [*triages, trade_triage])
+    history_outcome, history_triage, trade = history_checks(catalog, inputs.trade, share)
+    return Checked(
+        dataclasses.replace(inputs, **clean, trade=trade),
+        [*outcomes, trade_outcome, history_outcome],
+        [*triages, trade_triage, history_triage],
+    )
 
 
 def run_suites(catalog: Catalog, inputs: Inputs) -> list[SuiteOutcome]:
@@ -105,6 +113,19 @@ def trade_checks(trade: TradeView) -> tuple[SuiteOutcome, Triage]:
     outcome = SuiteOutcome(TRADE_DATASET, True, trade.rows, merged.to_dict("records"), failures)
     removed = int(quarantine[["file", "line"]].drop_duplicates().shape[0])
     return outcome, Triage(TRADE_DATASET, pd.DataFrame(), quarantine, removed=removed)
+
+
+def history_checks(
+    catalog: Catalog, trade: TradeView, share: float
+) -> tuple[SuiteOutcome, Triage, TradeView]:
+    """Each clean trade row against its key's other months in the edition's trade years (a check
+    no single file can make): the suite's outcome, its triage (the rows it quarantines, or the
+    files they block; the frame itself is not kept), and the trade without the quarantined rows."""
+    frame = history_frame(trade)
+    outcome = validate(frame, HISTORY_DATASET, suites=catalog.expectations, fingerprint=False)
+    checked = triage(frame, outcome, share)
+    removed = frame.loc[frame.index.difference(checked.clean.index)]
+    return outcome, dataclasses.replace(checked, clean=pd.DataFrame()), without(trade, removed)
 
 
 def _frames(inputs: Inputs) -> dict[str, pd.DataFrame]:

@@ -82,4 +82,3 @@ def preflight(catalog: Catalog, edition: int, writes: bool = True) -> Method:
             f"published: {span(published)}"
         )
     return method
-

@@ -2,7 +2,7 @@
 
 An edition scores data year N. It reads the reference tables, the framework and method, the
 indicator values up to year N (earlier years feed the panel imputations) and the trade of the
-years its trade indicators need (`tasks.edition.inputs.trade_years`). Trade records are never
+years its trade indicators need (`tasks.edition.inputs.trade_years`). Raw trade files are never
 loaded: `refresh_trade` brings the clean trade store up to date (new or changed files only,
 in bounded memory, `tasks.trade.ingest`), and the edition reads its aggregates, checks and
 quarantined rows (`tasks.trade.store`).

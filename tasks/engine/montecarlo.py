@@ -48,9 +48,7 @@ class MonteCarlo:
         self._variants: dict[tuple, Variant] = {}
         self._plans: dict[tuple, AggregationPlan] = {}
 
-    def variant(
-        self, imputation: str, normalisation: str, weighting: str, parameters: tuple = ()
-    ) -> Variant:
+    def variant(self, imputation: str, normalisation: str, weighting: str, parameters: tuple = ()) -> Variant:
         """Normalised data and relative weights from `compute_index` with these three settings
         and `parameters` ((path, value) pairs of `parameter` choices outside `aggregate`)."""
         key = (imputation, normalisation, weighting, parameters)

@@ -5,8 +5,9 @@
   run (1 of the file's 900 rows, 0.111 %, above the 0.1 % allowed). A page restates GX's
   counts of row-level results in one file's rows, from the failing positions GX listed for the
   whole frame, so a key duplicated across two files counts in both, as the rule counts it.
-  Results that judge the whole table (a column set, a dtype, a check under a row condition)
-  are shown on every page as GX gave them.
+  A check under a row condition is restated in the file's rows that the condition selects.
+  Results that judge the whole table (a column set, a dtype) are shown on every page as GX
+  gave them.
 * GX's renderer shows a table of unexpected values with the columns named in
   ``unexpected_index_column_names``, here the file and line. Asking GX to fill them costs a
   per-row lookup (`tasks.quality.runner`); the positions it already returned give the same
@@ -52,10 +53,14 @@ def per_file(
     whole = suite_result.to_json_dict() if hasattr(suite_result, "to_json_dict") else suite_result
     file_column, _ = locators
     codes, names = pd.factorize(frame[file_column].astype("object").fillna(UNKNOWN_FILE), sort=True)
+    selected = [_selected(frame, r) for r in whole["results"]]
     pages = []
     for code, name in enumerate(names):
         in_file = codes == code
-        results = [_restated(frame, r, positions, in_file, locators) for r in whole["results"]]
+        results = [
+            _restated(frame, r, positions, in_file, locators, rows)
+            for r, rows in zip(whole["results"], selected, strict=True)
+        ]
         pages.append((str(name), _page(whole, results)))
     return pages
 
@@ -110,8 +115,10 @@ def _restated(
     positions: Mapping[int, np.ndarray],
     in_file: np.ndarray,
     locators: tuple[str, str],
+    selected: np.ndarray | None,
 ) -> dict:
-    """One expectation's result in the rows of one file (``in_file``), with its failing rows shown."""
+    """One expectation's result in the rows of one file (``in_file``) that its row condition
+    ``selected``, with its failing rows shown."""
     config = result["expectation_config"]
     kwargs = config.get("kwargs") or {}
     columns = expectation_columns(kwargs)
@@ -119,7 +126,7 @@ def _restated(
     counts = result.get("result") or {}
     if (
         not columns
-        or kwargs.get("row_condition")
+        or selected is None
         or "unexpected_count" not in counts
         or _raised(result)
         or (not result["success"] and failing is None)  # GX pointed at no rows: nothing to split
@@ -127,6 +134,7 @@ def _restated(
         return result
     result = copy.deepcopy(result)
     counts = result["result"]
+    in_file = in_file & selected
     mine = failing[in_file[failing]] if failing is not None else np.empty(0, dtype=np.int64)
     present = [c for c in columns if c in frame.columns]
     missing = int(frame.loc[in_file, present].isna().all(axis=1).sum()) if present else 0
@@ -138,6 +146,29 @@ def _restated(
     if len(mine) and len(present) == len(columns):
         counts.update(_shown(frame, mine, columns, locators))
     return result
+
+
+def _selected(frame: pd.DataFrame, result: dict) -> np.ndarray | None:
+    """The rows of ``frame`` an expectation judged: all, or those its row condition selects, as
+    GX's pandas engine selects them; None for a condition this cannot evaluate (a legacy string),
+    whose result then stays as GX gave it, for the whole frame."""
+    condition = (result["expectation_config"].get("kwargs") or {}).get("row_condition")
+    if not condition:
+        return np.ones(len(frame), dtype=bool)
+    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.expectations.row_conditions import (
+        Condition,
+        PassThroughCondition,
+        deserialize_row_condition,
+    )
+
+    parsed = deserialize_row_condition(condition) if isinstance(condition, dict) else condition
+    if not isinstance(parsed, Condition) or isinstance(parsed, PassThroughCondition):
+        return None
+    chosen = frame.query(PandasExecutionEngine().condition_to_filter_clause(parsed)).index
+    selected = np.zeros(len(frame), dtype=bool)
+    selected[frame.index.get_indexer(chosen)] = True
+    return selected
 
 
 def _shown(

@@ -206,5 +206,14 @@ def _range_text(kwargs: Mapping[str, Any]) -> str:
 def _condition_text(condition: object) -> str:
     if isinstance(condition, Mapping) and condition.get("type") == "comparison":
         column = (condition.get("column") or {}).get("name")
-        return f"{column} {condition.get('operator')} {condition.get('parameter')!r}"
+        return f"{column} {condition.get('operator')} {_parameter_text(condition.get('parameter'))}"
+    if isinstance(condition, Mapping) and condition.get("type") in ("and", "or"):
+        return f" {condition['type']} ".join(_condition_text(c) for c in condition.get("conditions") or [])
     return str(condition)
+
+
+def _parameter_text(value: object) -> str:
+    """A whole number with thousands separators (a floor of 1,000,000 CNY reads at a glance)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return repr(value)

@@ -134,16 +134,19 @@ def validate(
     parameters: Mapping[str, Any] | None = None,
     *,
     suites: Path,
+    fingerprint: bool = True,
 ) -> SuiteOutcome:
     """Validate ``df`` with the suite of ``dataset`` in the ``suites`` folder; never raises for
     bad data, only reports.
 
     ``parameters`` supplies the suite's ``{"$PARAMETER": name}`` values (e.g. known_cities);
     extra names are ignored so one mapping can serve every dataset. Empty strings count as
-    missing (the loaders keep empty CSV cells as ""); ``df`` itself is left untouched.
+    missing (the loaders keep empty CSV cells as ""); ``df`` itself is left untouched. Without
+    ``fingerprint`` GX does not hash ``df`` (`tasks.quality.runner`): for a frame built for the
+    check, whose fingerprint would name no file.
     """
     expectations, values, frame = prepare(df, dataset, suites, parameters)
-    run = run_suite(frame, dataset, expectations, range(len(expectations)), values)
+    run = run_suite(frame, dataset, expectations, range(len(expectations)), values, fingerprint)
     positions = {i: p for i, result in run.results.items() if (p := failing_positions(result)) is not None}
     return suite_outcome(dataset, frame, expectations, run.results, positions, without_row_lists(run.suite))
 

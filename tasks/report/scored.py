@@ -56,4 +56,3 @@ def scored_data(
     root = table.loc[table["code"] == framework.root, "name"].iloc[0]
     subject = Subject(title=f"{root} · scored from {source.name}", unit="unit", units="units", kind="index")
     return ReportData(edition, (), table, units, method.results.top_n, subject)
-

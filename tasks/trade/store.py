@@ -1,8 +1,9 @@
 """What an edition reads from the clean trade store: small aggregates, the files' quality, the facts.
 
-An edition never loads trade records: the city figures come from the per-file aggregates
+An edition never loads trade records whole: the city figures come from the per-file aggregates
 (city x partner x flow x month), the checks and quarantined rows from the per-file quality
 tables, and the edition's copy of the year's facts is streamed part by part into its folder.
+Only the history rule (`tasks.trade.history`) reads the records, nine of their columns.
 
 The view pins one store version (`current_store`) and lists the files it needs from
 that version's manifest, so an ingest that publishes a newer version meanwhile changes nothing
@@ -11,6 +12,7 @@ for it (versions are pruned only when old enough, see `tasks.trade.ingest`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,7 @@ import pyarrow.parquet as pq
 from tasks.quality.docs_pages import merge
 from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.results import results_table
-from tasks.trade.aggregates import combine
+from tasks.trade.aggregates import aggregate, combine
 from tasks.warehouse.catalog import Catalog
 
 # The edition's trade_facts.parquet: the store's facts with their year, text as plain strings.
@@ -63,6 +65,23 @@ class TradeView:
     parts: dict[int, list[Path]] = field(default_factory=dict)  # facts parts per year
     sources: list[str] = field(default_factory=list)  # the raw files, as labelled in messages
     gx_results: list[tuple[str, dict]] = field(default_factory=list)  # (file, its Data Docs page)
+    excluded: dict[str, set[int]] = field(default_factory=dict)  # lines an edition's check set aside, by file
+
+
+def without(trade: TradeView, rows: pd.DataFrame) -> TradeView:
+    """The view without `rows` (records of its facts that an edition's check set aside): their
+    sums taken out of the aggregates, their lines left out of the facts the edition writes. The
+    store is not changed: another edition reading the same files judges them itself."""
+    if rows.empty:
+        return trade
+    taken = aggregate(rows.reset_index(drop=True))
+    taken[["value_cny", "rows", "positive_rows"]] *= -1
+    left = combine([trade.aggregates, taken])
+    excluded = {file: set(lines) for file, lines in trade.excluded.items()}
+    for file, line in zip(rows["source_file"], rows["source_line"], strict=True):
+        excluded.setdefault(str(file), set()).add(int(line))
+    left = left[left["rows"] > 0].reset_index(drop=True)
+    return dataclasses.replace(trade, aggregates=left, excluded=excluded)
 
 
 def view(catalog: Catalog, years: list[int]) -> TradeView:
@@ -99,7 +118,7 @@ def write_facts(trade: TradeView, edition: int, target: Path) -> int:
     rows = 0
     with pq.ParquetWriter(target, FACTS_SCHEMA, compression="zstd") as writer:
         for part in trade.parts.get(edition, []):
-            table = pq.read_table(part)
+            table = _kept(pq.read_table(part), trade.excluded)
             constant = pa.array(np.full(table.num_rows, edition, dtype="int64"))
             columns = {
                 name: constant if name in ("year", "edition") else pc.cast(table.column(name), field.type)
@@ -108,3 +127,15 @@ def write_facts(trade: TradeView, edition: int, target: Path) -> int:
             writer.write_table(pa.table(columns, schema=FACTS_SCHEMA))
             rows += table.num_rows
     return rows
+
+
+def _kept(table: pa.Table, excluded: dict[str, set[int]]) -> pa.Table:
+    """`table` without the excluded lines of its files (all of it when none are excluded)."""
+    if not excluded:
+        return table
+    files, lines = pc.cast(table.column("source_file"), pa.string()), table.column("source_line")
+    drop = pa.array(np.zeros(table.num_rows, dtype=bool))
+    for file, numbers in excluded.items():
+        here = pc.and_(pc.equal(files, file), pc.is_in(lines, pa.array(sorted(numbers), pa.int64())))
+        drop = pc.or_(drop, here)
+    return table.filter(pc.invert(drop))
