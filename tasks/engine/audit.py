@@ -113,7 +113,19 @@ def leave_one_out(
 
 
 def _ranks(values: np.ndarray, index: pd.Index) -> np.ndarray:
-    """Highest first, ties sharing the better rank; within each period for a (unit, time) index."""
-    series = pd.Series(values, index=index)
-    grouped = series.groupby(level=1, sort=False) if index.nlevels == 2 else series
-    return grouped.rank(ascending=False, method="min").to_numpy(dtype="float64")
+    """Highest first, ties sharing the better rank, NaN for a missing value (pandas'
+    `rank(ascending=False, method="min")`); within each period for a (unit, time) index."""
+    if index.nlevels == 2:
+        series = pd.Series(values, index=index).groupby(level=1, sort=False)
+        return series.rank(ascending=False, method="min").to_numpy(dtype="float64")
+    # 1 + how many values are above, from one argsort (pandas' rank per removal costs 4x as much)
+    rows = np.flatnonzero(~np.isnan(values))
+    order = rows[np.argsort(values[rows])]
+    ordered = values[order]
+    last = np.ones(len(order), dtype=bool)  # the last of its ties, in ascending order
+    last[:-1] = ordered[1:] != ordered[:-1]
+    at = np.arange(len(order))
+    top = np.minimum.accumulate(np.where(last, at, len(order))[::-1])[::-1]
+    out = np.full(len(values), np.nan)
+    out[order] = len(order) - top
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tasks.engine.framework import Framework
@@ -79,5 +80,18 @@ def write_index(
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
     results = out / "results.csv"
-    results_table(stages, framework, names).to_csv(results, index=False, float_format="%.6f")
+    write_csv(results_table(stages, framework, names), results)
     return results
+
+
+def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f") -> None:
+    """`table.to_csv(path, index=False, float_format=...)`, byte for byte, with the float columns
+    formatted in one pass first: pandas' formatter costs ~2 µs a value (0.5 s for 10,000 x 26)."""
+    text = table.copy(deep=False)
+    for at, dtype in enumerate(table.dtypes):
+        if dtype == np.float64:
+            values = table.iloc[:, at].to_numpy()
+            formatted = np.array([float_format % v for v in values.tolist()], dtype=object)
+            formatted[np.isnan(values)] = ""
+            text.isetitem(at, formatted)
+    text.to_csv(path, index=False)
