@@ -62,11 +62,18 @@ def write_index(
     analysis: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write stages, long scores, reports and diagnostics, analysis and results to `out`; returns
-    the results CSV. A stage equal to the one before it is copied, not encoded again (at 10,000
-    x 100 most steps change nothing, and zstd on random floats is most of the writing)."""
+    the results CSV."""
+    write_stages(stages, out)
+    return write_results(stages, framework, out, names, analysis)
+
+
+def write_stages(stages: IndexStages, out: Path) -> None:
+    """Every stage, the long scores, the reports, diagnostics and weights, as Parquet in `out`.
+
+    A stage equal to the one before it is copied, not encoded again (at 10,000 x 100 most steps
+    change nothing, and zstd on random floats is most of the writing). Needs no analysis, so
+    that `coopindex score` writes these while it analyses."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (analysis or {}).items():
-        write_parquet(table, out / f"{name}.parquet")
     written: tuple[pd.DataFrame, Path] | None = None
     for stage in STAGES:
         frame, path = stages.stage(stage), out / f"{stage}.parquet"
@@ -79,6 +86,19 @@ def write_index(
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+
+
+def write_results(
+    stages: IndexStages,
+    framework: Framework,
+    out: Path,
+    names: pd.Series | None = None,
+    analysis: dict[str, pd.DataFrame] | None = None,
+) -> Path:
+    """The analysis tables as Parquet and `results.csv` in `out`; returns the CSV."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in (analysis or {}).items():
+        write_parquet(table, out / f"{name}.parquet")
     results = out / "results.csv"
     write_csv(results_table(stages, framework, names), results)
     return results
