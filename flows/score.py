@@ -29,7 +29,7 @@ def score_command(
 ) -> None:
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
     from tasks.engine.analysis import analyse, audit
-    from tasks.engine.export import write_results, write_stages
+    from tasks.engine.export import write_analysis, write_results, write_stages
     from tasks.engine.index import compute_index
     from tasks.engine.method import read_method
     from tasks.engine.panel import compute_panel
@@ -46,14 +46,19 @@ def score_command(
             stages = compute_panel(units.indicators, tree, chosen, time=units.time, **inputs)
         else:
             stages = compute_index(units.indicators, tree, chosen, **inputs)
-        # The stages are encoded (zstd, GIL released) on a second thread while the analysis runs.
+        # Files are written on a second thread (zstd releases the GIL) while the analysis runs.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            written = pool.submit(write_stages, stages, out)
-            analysis = analyse(stages, tree, chosen, **inputs) | audit(stages, tree, chosen)
-            written.result()
+            writes = [pool.submit(write_stages, stages, out),
+                      pool.submit(write_results, stages, tree, out, units.names)]  # fmt: skip
+            analysis = analyse(stages, tree, chosen, **inputs)
+            writes.append(pool.submit(write_analysis, analysis, out))
+            checks = audit(stages, tree, chosen)
+            writes.append(pool.submit(write_analysis, checks, out))
+            for write in writes:
+                write.result()
+        results, analysis = writes[1].result(), analysis | checks
     except (ValueError, FileNotFoundError) as exc:
         fail("the index could not be scored", exc)
-    results = write_results(stages, tree, out, units.names, analysis)
     table = pd.read_csv(results)
     title = f"{tree.root}: top {top} of {len(stages.aggregated)} units"
     if units.time:

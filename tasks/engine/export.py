@@ -63,8 +63,9 @@ def write_index(
 ) -> Path:
     """Write stages, long scores, reports and diagnostics, analysis and results to `out`; returns
     the results CSV."""
+    write_analysis(analysis or {}, out)
     write_stages(stages, out)
-    return write_results(stages, framework, out, names, analysis)
+    return write_results(stages, framework, out, names)
 
 
 def write_stages(stages: IndexStages, out: Path) -> None:
@@ -88,17 +89,18 @@ def write_stages(stages: IndexStages, out: Path) -> None:
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
 
 
-def write_results(
-    stages: IndexStages,
-    framework: Framework,
-    out: Path,
-    names: pd.Series | None = None,
-    analysis: dict[str, pd.DataFrame] | None = None,
-) -> Path:
-    """The analysis tables as Parquet and `results.csv` in `out`; returns the CSV."""
+def write_analysis(analysis: dict[str, pd.DataFrame], out: Path) -> None:
+    """Each analysis table (contributions, strengths, correlations ...) as `out/<name>.parquet`."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (analysis or {}).items():
+    for name, table in analysis.items():
         write_parquet(table, out / f"{name}.parquet")
+
+
+def write_results(
+    stages: IndexStages, framework: Framework, out: Path, names: pd.Series | None = None
+) -> Path:
+    """`results.csv` in `out` (`results_table`, floats with 6 decimals); returns its path."""
+    out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
     write_csv(results_table(stages, framework, names), results)
     return results
