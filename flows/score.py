@@ -50,12 +50,18 @@ def score_command(
         with ThreadPoolExecutor(max_workers=1) as pool:
             writes = [pool.submit(write_stages, stages, out),
                       pool.submit(write_results, stages, tree, out, units.names)]  # fmt: skip
+            written: set[str] = set()
+
+            def write(tables: dict[str, pd.DataFrame]) -> None:
+                writes.append(pool.submit(write_analysis, tables, out))
+                written.update(tables)
+
             analysis = analyse(stages, tree, chosen, **inputs)
-            writes.append(pool.submit(write_analysis, analysis, out))
-            checks = audit(stages, tree, chosen)
-            writes.append(pool.submit(write_analysis, checks, out))
-            for write in writes:
-                write.result()
+            write(analysis)
+            checks = audit(stages, tree, chosen, publish=write)
+            write({name: table for name, table in checks.items() if name not in written})
+            for done in writes:
+                done.result()
         results, analysis = writes[1].result(), analysis | checks
     except (ValueError, FileNotFoundError) as exc:
         fail("the index could not be scored", exc)
