@@ -89,7 +89,7 @@ def leave_one_out(
     base = plan.weights(weights)
     root = plan.columns.index(framework.root)
     parent = framework.column("parent")
-    nominal = _ranks(matrix[:, root], scores.index)
+    nominal = descending_ranks(matrix[:, root], scores.index)
     work = matrix.copy()
     changes, summary = {}, []
     for level in removal_levels(framework):
@@ -103,7 +103,7 @@ def leave_one_out(
             columns = [plan.columns.index(node) for node in ancestors]
             index = plan.execute(work, changed, scores.index, only=ancestors, in_place=True)[:, root].copy()
             work[:, columns] = matrix[:, columns]  # the next removal starts from the nominal scores
-            change = nominal - _ranks(index, scores.index)
+            change = nominal - descending_ranks(index, scores.index)
             changes[code] = change
             summary.append((code, level, float(np.nanmean(np.abs(change))) if np.isfinite(change).any()
                             else float("nan")))  # fmt: skip
@@ -112,7 +112,7 @@ def leave_one_out(
     return table, per_unit.astype("Int64")
 
 
-def _ranks(values: np.ndarray, index: pd.Index) -> np.ndarray:
+def descending_ranks(values: np.ndarray, index: pd.Index) -> np.ndarray:
     """Highest first, ties sharing the better rank, NaN for a missing value (pandas'
     `rank(ascending=False, method="min")`); within each period for a (unit, time) index."""
     if index.nlevels == 2:
