@@ -5,6 +5,7 @@ The engine is imported when a command runs, so that `coopindex --help` stays qui
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +29,7 @@ def score_command(
 ) -> None:
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
     from tasks.engine.analysis import analyse, audit
-    from tasks.engine.export import write_index
+    from tasks.engine.export import write_analysis, write_results, write_stages
     from tasks.engine.index import compute_index
     from tasks.engine.method import read_method
     from tasks.engine.panel import compute_panel
@@ -45,10 +46,25 @@ def score_command(
             stages = compute_panel(units.indicators, tree, chosen, time=units.time, **inputs)
         else:
             stages = compute_index(units.indicators, tree, chosen, **inputs)
-        analysis = analyse(stages, tree, chosen, **inputs) | audit(stages, tree, chosen)
+        # Files are written on a second thread (zstd releases the GIL) while the analysis runs.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            writes = [pool.submit(write_stages, stages, out),
+                      pool.submit(write_results, stages, tree, out, units.names)]  # fmt: skip
+            written: set[str] = set()
+
+            def write(tables: dict[str, pd.DataFrame]) -> None:
+                writes.append(pool.submit(write_analysis, tables, out))
+                written.update(tables)
+
+            analysis = analyse(stages, tree, chosen, **inputs)
+            write(analysis)
+            checks = audit(stages, tree, chosen, publish=write)
+            write({name: table for name, table in checks.items() if name not in written})
+            for done in writes:
+                done.result()
+        results, analysis = writes[1].result(), analysis | checks
     except (ValueError, FileNotFoundError) as exc:
         fail("the index could not be scored", exc)
-    results = write_index(stages, tree, out, units.names, analysis)
     table = pd.read_csv(results)
     title = f"{tree.root}: top {top} of {len(stages.aggregated)} units"
     if units.time:

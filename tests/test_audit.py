@@ -77,3 +77,36 @@ def test_the_audit_tables_of_the_command():
     r = -4000 / np.sqrt(5000 * 9800 / 3)
     first = tables["pca"].query("node == 'd1' and component == 1")
     assert first["variance_share"].iloc[0] == pytest.approx((1 + abs(r)) / 2)
+
+
+def test_leave_one_out_ranks_are_pandas_ranks():
+    from tasks.engine.audit import descending_ranks
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        values = rng.integers(0, 5, int(rng.integers(0, 40))).astype("float64")
+        values[rng.random(len(values)) < 0.2] = np.nan
+        values[rng.random(len(values)) < 0.05] = np.inf
+        expected = pd.Series(values).rank(ascending=False, method="min").to_numpy()
+        np.testing.assert_array_equal(descending_ranks(values, pd.RangeIndex(len(values))), expected)
+
+
+def test_audit_publishes_the_leave_one_out_tables_first():
+    stages = compute_index(RAW, TREE, SCORES_AS_GIVEN)
+    parts: list[dict[str, pd.DataFrame]] = []
+    tables = audit(stages, TREE, SCORES_AS_GIVEN, publish=parts.append)
+    assert [sorted(part) for part in parts] == [["leave_one_out", "leave_one_out_units"]]
+    assert parts[0]["leave_one_out"] is tables["leave_one_out"]
+
+
+def test_results_csv_is_pandas_to_csv_byte_for_byte(tmp_path):
+    from tasks.engine.export import write_csv
+
+    table = pd.DataFrame({
+        "unit": ["a", "b,c", 'd"e', None], "name": ["x", "y", "z", "w"],
+        "rank": pd.array([1, None, 3, 4], dtype="Int64"),
+        "score": [np.nan, np.inf, -0.0, -1e-9], "other": [1e20, -np.inf, 0.5, 2.0000005],
+    })  # fmt: skip
+    table.to_csv(tmp_path / "pandas.csv", index=False, float_format="%.6f")
+    write_csv(table, tmp_path / "ours.csv")
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()

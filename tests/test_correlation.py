@@ -144,3 +144,19 @@ def test_spearman_with_infinite_values_is_pandas():
         {"x": [1.0, -np.inf, 3, 4, np.nan], "y": [2.0, 1, np.inf, 3, 5], "z": [1.0, 2, 3, 1, 2]}
     )
     pd.testing.assert_frame_equal(correlation_matrix(wide, "spearman"), wide.corr(method="spearman"))
+
+
+def test_spearman_in_blocks_of_columns_is_the_same(monkeypatch):
+    """Blocks of one, a few and all the columns: the same exact sums, the same bits."""
+    from tasks.engine import spearman
+
+    rng = np.random.default_rng(8)
+    values = np.round(rng.normal(size=(300, 9)), 1)
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[:, 0] = rng.normal(size=300)  # one complete column
+    whole = spearman.spearman_matrix(values)
+    for cells in (1, 3 * 301, 7 * 301):
+        monkeypatch.setattr(spearman, "CHUNK_CELLS", cells)
+        assert spearman.spearman_matrix(values).tobytes() == whole.tobytes()
+    expected = pd.DataFrame(values).corr(method="spearman").to_numpy()
+    np.testing.assert_allclose(whole, expected, rtol=0, atol=1e-12)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tasks.engine.framework import Framework
+from tasks.engine.impute import impute_panel
 from tasks.engine.method import Method, MethodError
 from tasks.engine.panel import compute_panel
 from tasks.engine.units import read_framework, read_units
@@ -142,3 +143,57 @@ def test_one_period_is_a_cross_section():
     tree, settings = read_framework(PROJECT_ROOT / "tests" / "data" / "coinr_asem" / "ASEM_iMeta.csv")
     units = read_units(PROJECT_ROOT / "tests" / "data" / "coinr_asem" / "ASEM_iData.csv", tree, settings)
     assert units.time is None and units.indicators.index.nlevels == 1
+
+
+# impute.max_time, over the panel's periods 1..6. X's `a`: 10, -, -, 40, -, 60. Y's `a`: 1, -, 3,
+# -, (no row in period 5), 7: its gap after 3 spans periods 4 and 5.
+REACH = panel({("X", 1): (10, 1), ("X", 2): (np.nan, 1), ("X", 3): (np.nan, 1), ("X", 4): (40, 1),
+               ("X", 5): (np.nan, 1), ("X", 6): (60, 1),
+               ("Y", 1): (1, 2), ("Y", 2): (np.nan, 2), ("Y", 3): (3, 2), ("Y", 4): (np.nan, 2),
+               ("Y", 6): (7, 2)})  # fmt: skip
+GAPS = [("X", 2), ("X", 3), ("X", 5), ("Y", 2), ("Y", 4)]
+
+
+def reached(method: str, max_time: int | None) -> list[float]:
+    long = REACH.reset_index()
+    out = impute_panel(long, method, time="Time", max_time=max_time).set_index(["unit", "Time"])
+    return out.loc[GAPS, "a"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("max_time", "expected"),
+    [
+        (None, [10.0, 10.0, 40.0, 1.0, 3.0]),  # today's behaviour: as far back as the panel goes
+        (2, [10.0, 10.0, 40.0, 1.0, 3.0]),
+        (1, [10.0, np.nan, 40.0, 1.0, 3.0]),  # X at 3: its 10 is two periods old
+    ],
+)
+def test_latest_copies_a_value_at_most_max_time_periods_old(max_time, expected):
+    np.testing.assert_array_equal(reached("latest", max_time), expected)
+
+
+@pytest.mark.parametrize(
+    ("max_time", "expected"),
+    [
+        # X: 10 at 1 and 40 at 4 give 20, 30; 40 and 60 give 50. Y: 2; 3 at 3 and 7 at 6 give 3 + 4/3 at 4
+        (None, [20.0, 30.0, 50.0, 2.0, 3 + 4 / 3]),
+        (2, [20.0, 30.0, 50.0, 2.0, 3 + 4 / 3]),
+        (1, [np.nan, np.nan, 50.0, 2.0, np.nan]),  # the gaps of two periods stay missing
+    ],
+)
+def test_interpolate_fills_only_gaps_of_at_most_max_time_periods(max_time, expected):
+    np.testing.assert_allclose(reached("interpolate", max_time), expected, rtol=0, atol=1e-12)
+
+
+def test_max_time_through_the_method_and_only_for_panel_methods():
+    chosen = method(impute={"method": "latest", "max_time": 1}, screen={"min_availability": 0.5})
+    stages = compute_panel(REACH, FLAT, chosen, time="Time")
+    assert stages.imputed.loc[("X", 2), "a"] == 10.0 and np.isnan(stages.imputed.loc[("X", 3), "a"])
+    unlimited = method(impute={"method": "latest"}, screen={"min_availability": 0.5})
+    assert compute_panel(REACH, FLAT, unlimited, time="Time").imputed.loc[("X", 3), "a"] == 10.0
+    with pytest.raises(ValueError, match="max_time applies to latest and interpolate"):
+        method(impute={"method": "mean", "max_time": 2})
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        method(impute={"method": "latest", "max_time": 0})
+    with pytest.raises(ValueError, match="max_time is a number of periods"):
+        impute_panel(REACH.reset_index(), "constant", time="Time", value=0.0, max_time=1)

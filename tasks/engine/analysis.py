@@ -62,23 +62,34 @@ def analyse(
 
 
 def audit(
-    stages: IndexStages, framework: Framework, method: Method, unit: str = "unit"
+    stages: IndexStages,
+    framework: Framework,
+    method: Method,
+    unit: str = "unit",
+    publish: Callable[[dict[str, pd.DataFrame]], object] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The structure checks COINr users run: correlations and Cronbach's alpha, PCA of each
     aggregate's children, leave-one-out rank shifts (the summary and the per-unit table).
 
-    `coopindex score` writes them; an edition publishes its own correlations only.
+    `coopindex score` writes them; an edition publishes its own correlations only. `publish`,
+    when given, gets the leave-one-out tables as soon as they are done, so that a caller can
+    write them while the correlations are computed.
     """
     table = pd.concat([stages.normalised, stages.aggregated], axis=1)
     time = str(table.index.names[1]) if table.index.nlevels == 2 else None
     summary, per_unit = leave_one_out(table, framework, method, stages.weights)
+    removals = {
+        "leave_one_out": summary,
+        "leave_one_out_units": per_unit.rename_axis([unit] if time is None else [unit, time]).reset_index(),
+    }
+    if publish is not None:
+        publish(removals)
     return {
         "correlations": _by_period(
             table, time, lambda wide, rows: node_correlations(rows, unit=unit, wide=wide), stages.scores
         ),
         "pca": _by_period(table, time, lambda wide, rows: pca_by_node(wide, framework), stages.scores),
-        "leave_one_out": summary,
-        "leave_one_out_units": per_unit.rename_axis([unit] if time is None else [unit, time]).reset_index(),
+        **removals,
     }
 
 

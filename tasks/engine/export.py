@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tasks.engine.framework import Framework
@@ -61,11 +62,19 @@ def write_index(
     analysis: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write stages, long scores, reports and diagnostics, analysis and results to `out`; returns
-    the results CSV. A stage equal to the one before it is copied, not encoded again (at 10,000
-    x 100 most steps change nothing, and zstd on random floats is most of the writing)."""
+    the results CSV."""
+    write_analysis(analysis or {}, out)
+    write_stages(stages, out)
+    return write_results(stages, framework, out, names)
+
+
+def write_stages(stages: IndexStages, out: Path) -> None:
+    """Every stage, the long scores, the reports, diagnostics and weights, as Parquet in `out`.
+
+    A stage equal to the one before it is copied, not encoded again (at 10,000 x 100 most steps
+    change nothing, and zstd on random floats is most of the writing). Needs no analysis, so
+    that `coopindex score` writes these while it analyses."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (analysis or {}).items():
-        write_parquet(table, out / f"{name}.parquet")
     written: tuple[pd.DataFrame, Path] | None = None
     for stage in STAGES:
         frame, path = stages.stage(stage), out / f"{stage}.parquet"
@@ -78,6 +87,33 @@ def write_index(
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+
+
+def write_analysis(analysis: dict[str, pd.DataFrame], out: Path) -> None:
+    """Each analysis table (contributions, strengths, correlations ...) as `out/<name>.parquet`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in analysis.items():
+        write_parquet(table, out / f"{name}.parquet")
+
+
+def write_results(
+    stages: IndexStages, framework: Framework, out: Path, names: pd.Series | None = None
+) -> Path:
+    """`results.csv` in `out` (`results_table`, floats with 6 decimals); returns its path."""
+    out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
-    results_table(stages, framework, names).to_csv(results, index=False, float_format="%.6f")
+    write_csv(results_table(stages, framework, names), results)
     return results
+
+
+def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f") -> None:
+    """`table.to_csv(path, index=False, float_format=...)`, byte for byte, with the float columns
+    formatted in one pass first: pandas' formatter costs ~2 µs a value (0.5 s for 10,000 x 26)."""
+    text = table.copy(deep=False)
+    for at, dtype in enumerate(table.dtypes):
+        if dtype == np.float64:
+            values = table.iloc[:, at].to_numpy()
+            formatted = np.array([float_format % v for v in values.tolist()], dtype=object)
+            formatted[np.isnan(values)] = ""
+            text.isetitem(at, formatted)
+    text.to_csv(path, index=False)

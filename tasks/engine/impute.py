@@ -10,6 +10,9 @@ named functions looked up by name, as COINr's `i_mean`, `i_mean_grp` ...:
   `i_mean_grp` (`skip_f_na = TRUE`) leaves it while it fills the others; `impute_gaps` reports it.
 - panel (rows = unit x time): `latest` (last earlier value of the same unit), `interpolate`
   (linear in time between a unit's own observations, never extrapolated), `constant`.
+  `max_time` limits how far either reaches, in periods of the panel: `latest` copies a value
+  observed at most `max_time` periods earlier (COINr's `impute_panel(max_time = )`), and
+  `interpolate` fills only a gap of at most `max_time` periods between two observations.
 """
 
 from __future__ import annotations
@@ -155,17 +158,26 @@ PANEL_IMPUTERS: dict[str, PanelImputer] = {
 
 
 def impute_panel(
-    panel: pd.DataFrame, method: str, unit: str = "unit", time: str = "year", value: float | None = None
+    panel: pd.DataFrame,
+    method: str,
+    unit: str = "unit",
+    time: str = "year",
+    value: float | None = None,
+    max_time: int | None = None,
 ) -> pd.DataFrame:
     """Fill missing indicator values of a long panel (rows = unit x time) unit by unit.
 
     Every column other than `unit` and `time` is an indicator. Rows may come in any order;
     the result keeps the input's rows, order and index. A (unit, time) pair may occur once.
+    `max_time` (for `latest` and `interpolate`; None: no limit) counts periods of the whole
+    panel, as COINr does, so a period in which a unit has no row still counts.
     """
     if method not in PANEL_IMPUTERS:
         raise ValueError(f"unknown panel imputation {method!r}; known: {sorted(PANEL_IMPUTERS)}")
     if method == "constant" and value is None:
         raise ValueError("imputation 'constant' needs a value")
+    if max_time is not None and (method not in REACH or max_time < 1):
+        raise ValueError(f"max_time is a number of periods >= 1 for {sorted(REACH)}, not {method!r}")
     absent = [name for name in (unit, time) if name not in panel.columns]
     if absent:
         raise ValueError(f"panel has no column {absent}; columns: {list(panel.columns)}")
@@ -177,13 +189,45 @@ def impute_panel(
     indicators = [c for c in panel.columns if c not in (unit, time)]
     flat = panel.reset_index(drop=True)  # positions, so a repeated or odd index cannot confuse .loc
     values = flat[indicators].astype("float64")
-    filled = values.to_numpy(copy=True)
+    observed = values.to_numpy()
+    filled = observed.copy()
     ordered = flat.iloc[np.argsort(flat[time].to_numpy(), kind="stable")]
+    period = np.unique(flat[time].to_numpy(), return_inverse=True)[1].astype("float64")  # 0, 1, ... in order
     imputer = PANEL_IMPUTERS[method]
     for _, rows in ordered.groupby(unit, sort=False):
         at = rows.index.to_numpy()  # positions: `flat` has a RangeIndex
-        filled[at] = imputer(values.iloc[at], rows[time].to_numpy(), value).to_numpy(dtype="float64")
+        found = imputer(values.iloc[at], rows[time].to_numpy(), value).to_numpy(dtype="float64", copy=True)
+        if max_time is not None:
+            found[~REACH[method](observed[at], period[at], max_time)] = np.nan
+        filled[at] = found
     filled = pd.DataFrame(filled, index=values.index, columns=values.columns)
     out = panel.copy()
     out[indicators] = _keep_present(values, filled).to_numpy()
     return out
+
+
+def _observed_around(values: np.ndarray, period: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of one unit's rows (sorted by time): the period of the last observation at or
+    before it and of the next at or after it (NaN when there is none)."""
+    seen = np.where(np.isnan(values), np.nan, period[:, None])
+    frame = pd.DataFrame(seen)
+    return frame.ffill().to_numpy(), frame.bfill().to_numpy()
+
+
+def _latest_reach(values: np.ndarray, period: np.ndarray, max_time: int) -> np.ndarray:
+    """Cells `latest` may fill: the last observation is at most `max_time` periods earlier."""
+    before, _ = _observed_around(values, period)
+    return period[:, None] - before <= max_time
+
+
+def _interpolate_reach(values: np.ndarray, period: np.ndarray, max_time: int) -> np.ndarray:
+    """Cells `interpolate` may fill: in a gap of at most `max_time` periods between observations."""
+    before, after = _observed_around(values, period)
+    return after - before - 1 <= max_time
+
+
+# which cells a panel method may fill under `max_time` (one unit's values, their periods, max_time)
+REACH: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
+    "latest": _latest_reach,
+    "interpolate": _interpolate_reach,
+}

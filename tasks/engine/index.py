@@ -241,16 +241,20 @@ def _impute(
             return data.fillna(filled.reindex(index=data.index, columns=data.columns))
         if history is None:
             raise MethodError(f"imputation {settings.method!r} needs earlier years' values (history)")
-        return _impute_from_history(data, settings.method, history)
+        return _impute_from_history(data, settings.method, history, settings.max_time)
     return impute(data, settings.method, groups=_group(data, method, groups), value=settings.value)
 
 
-def _impute_from_history(data: pd.DataFrame, method: str, history: pd.DataFrame) -> pd.DataFrame:
+def _impute_from_history(
+    data: pd.DataFrame, method: str, history: pd.DataFrame, max_time: int | None = None
+) -> pd.DataFrame:
     """This year's values filled from the unit's own earlier years (the panel imputations)."""
     earlier = history.reindex(columns=data.columns).rename_axis(["unit", "year"]).reset_index()
     current = int(earlier["year"].max()) + 1 if len(earlier) else 0
     now = data.rename_axis("unit").reset_index().assign(year=current)
-    panel = impute_panel(pd.concat([earlier, now], ignore_index=True), method, unit="unit", time="year")
+    panel = impute_panel(
+        pd.concat([earlier, now], ignore_index=True), method, unit="unit", time="year", max_time=max_time
+    )
     filled = panel[panel["year"] == current].set_index("unit")[data.columns]
     return filled.rename_axis(data.index.name).loc[data.index]
 

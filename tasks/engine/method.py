@@ -39,6 +39,16 @@ class Impute(_Strict):
     ] = "none"
     group: str | None = None  # grouping column of the unit table, for group_mean / group_median
     value: float | None = None  # for constant
+    # latest / interpolate: how many periods back a value may come from, or how long a gap may
+    # be filled (COINr's impute_panel max_time); None: no limit
+    max_time: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _reach_of_panel_methods(self) -> Impute:
+        """`max_time` means something to the panel methods only: elsewhere it is a mistake."""
+        if self.max_time is not None and self.method not in ("latest", "interpolate"):
+            raise ValueError(f"impute.max_time applies to latest and interpolate, not {self.method!r}")
+        return self
 
 
 class Screen(_Strict):

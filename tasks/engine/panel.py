@@ -119,7 +119,7 @@ def _panel_filled(
     if method.denominate.enabled and by and denominators is not None:
         values = denominate(raw, denominators, by, method.denominate.scale)
     long = values.reset_index()
-    filled = impute_panel(long, method.impute.method, unit="unit", time=time)
+    filled = impute_panel(long, method.impute.method, unit="unit", time=time, max_time=method.impute.max_time)
     return filled.set_index(["unit", time])[raw.columns]
 
 

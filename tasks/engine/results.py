@@ -130,15 +130,65 @@ def strengths_weaknesses(
         ranked &= (scores_long["level"] == 1).to_numpy()
     at = np.flatnonzero(ranked)
     group = np.zeros(len(at), dtype="int64")
-    for key in keys:  # one code per unit (and period), in the keys' sort order
-        codes, uniques = pd.factorize(scores_long[key].take(at), sort=True)
-        group = group * (len(uniques) + 1) + codes
-    node, nodes = pd.factorize(scores_long["node"].take(at), sort=True)
-    ranks = scores_long["rank"].take(at).to_numpy(dtype="int64")
+    for key in keys:  # one code per unit (and period), in the keys' sort order (a missing key first)
+        codes, uniques = pd.factorize(scores_long[key], sort=True)
+        group = group * (len(uniques) + 1) + codes[at] + 1
+    node, nodes = pd.factorize(scores_long["node"], sort=True)
+    node = node[at]
+    ranks = scores_long["rank"].to_numpy(dtype="float64", na_value=np.nan)[at].astype("int64")
     top = int(ranks.max()) + 1 if len(ranks) else 1
-    picked, kinds, places = [], [], []
+    picked = _picks_dense(group, node, ranks, top, len(nodes), n)
+    chosen, kind_of = picked if picked is not None else _picks_sorted(group, node, ranks, top, len(nodes), n)
+    out = scores_long.iloc[at[chosen]][[*keys, "node", "rank", "score"]].reset_index(drop=True)
+    out.insert(len(keys), "kind", np.array(["strength", "weakness"])[kind_of])
+    return out
+
+
+def _picks_dense(
+    group: np.ndarray, node: np.ndarray, ranks: np.ndarray, top: int, width: int, n: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`_picks_sorted`'s rows from a units x nodes matrix of sort keys, partitioned per row (no
+    sort of the whole table); None when a (unit, node) repeats or the matrix would be sparse."""
+    if not len(group):
+        return None
+    seen = np.bincount(group) > 0 if group.max() < 4 * len(group) else None
+    if seen is not None:  # the codes are nearly dense: number them without a sort
+        groups, row = np.flatnonzero(seen), (np.cumsum(seen) - 1)[group]
+    else:
+        groups, row = np.unique(group, return_inverse=True)
+    cells = len(groups) * width
+    if cells > 4 * len(group) + 1024:
+        return None
+    where = row * width + node
+    if np.bincount(where, minlength=cells).max() > 1:
+        return None
+    empty = np.iinfo(np.int64).max
+    k = min(n, width)
+    found, kinds = [], []
     for kind, key in ((0, ranks), (1, top - ranks)):  # best first, then worst first; ties by node
-        order = np.argsort((group * (top + 1) + key) * (len(nodes) + 1) + node, kind="stable")
+        matrix = np.full(cells, empty, dtype="int64")
+        matrix[where] = key * (width + 1) + node
+        matrix = matrix.reshape(len(groups), width)
+        first = np.take_along_axis(matrix, np.argpartition(matrix, np.arange(k), axis=1)[:, :k], axis=1)
+        found.append(first)
+        kinds.append(np.full(first.shape, kind))
+    keys = np.stack(found, axis=1).reshape(-1)  # unit, then kind, then place
+    kind_of = np.stack(kinds, axis=1).reshape(-1)
+    units = np.repeat(np.arange(len(groups)), 2 * k)
+    kept = keys != empty
+    lookup = np.full(cells, -1, dtype="int64")
+    lookup[where] = np.arange(len(group))
+    return lookup[units[kept] * width + keys[kept] % (width + 1)], kind_of[kept]
+
+
+def _picks_sorted(
+    group: np.ndarray, node: np.ndarray, ranks: np.ndarray, top: int, width: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The positions (in the ranked rows) of each unit's first n by (rank, node) and first n by
+    (rank descending, node), ordered by unit, kind and place; and the kind (0 strength, 1 weakness)."""
+    picked, kinds, places = [], [], []
+    for kind, key in ((0, ranks), (1, top - ranks)):
+        order = np.argsort((group * (top + 1) + key) * (width + 1) + node, kind="stable")
         ordered = group[order]
         step = np.arange(len(order))
         first = np.ones(len(order), dtype=bool)
@@ -150,6 +200,4 @@ def strengths_weaknesses(
         places.append(place[kept])
     chosen, kind_of, place = np.concatenate(picked), np.concatenate(kinds), np.concatenate(places)
     final = np.lexsort([place, kind_of, group[chosen]])
-    out = scores_long.iloc[at[chosen[final]]][[*keys, "node", "rank", "score"]].reset_index(drop=True)
-    out.insert(len(keys), "kind", np.array(["strength", "weakness"])[kind_of[final]])
-    return out
+    return chosen[final], kind_of[final]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+CHUNK_CELLS = 1 << 17  # rows of n + 1 int64 per working array: 1 MB, about one core's L2
+
 
 def spearman_matrix(values: np.ndarray) -> np.ndarray:
     """Units x columns -> columns x columns, pandas' pairwise Spearman: NaN where a pair has
@@ -36,43 +38,50 @@ def _pairwise(x: np.ndarray) -> np.ndarray:
     if present.all():
         return _complete(rank2.astype("float64"), n)
     width = n + 1
-    flat = start + width * np.arange(p)[:, None]
     keep = present.astype(np.int64)
     counts = keep @ keep.T
     out = np.full((p, p), np.nan)
-    first, second = np.zeros((p, width), np.int64), np.zeros((p, width), np.int64)
-    # preallocated, since fresh arrays of this size cost more in page faults than the arithmetic
-    ranks_j, ranks_i = np.empty((2, p, n), np.int64)
-    gaps_col, gaps_row = np.nonzero(~present)
+    # Column i against `step` columns j at a time, so that the working arrays stay in cache.
+    step = max(1, CHUNK_CELLS // width)
+    first, second = np.zeros((2, step, width), np.int64)
+    ranks_j, ranks_i = np.empty((2, step, n), np.int64)
+    gaps_col, gaps_row = np.nonzero(~present)  # by column, then row
+    bounds = np.searchsorted(gaps_col, np.arange(p + 1))
     for i in range(p):
-        k = p - i
-        a, b = ranks_j[:k], ranks_i[:k]
-        # j's doubled ranks on i's rows: loss at each value = 2 x (i's gaps below it) + i's gaps tied with it
         lacking = np.flatnonzero(~present[i])
-        if len(lacking):
-            at = flat[i:, lacking][start[i:, lacking] < n]
-            _losses(first, i, at, n)
-            np.take(first.reshape(-1), flat[i:], out=a, mode="clip")  # "clip": unbuffered, all valid
-            np.subtract(rank2[i:], a, out=a)
-        else:
-            a = rank2[i:]
-        # i's doubled ranks on each j's rows: the same, with j's gaps along i's order
         mine = gaps_col >= i
         mine[mine] = present[i, gaps_row[mine]]
-        col, row = gaps_col[mine], gaps_row[mine]
-        at = col * width + start[i, row]
-        np.take(_losses(second, i, at, n), start[i], axis=1, out=b, mode="clip")
-        np.subtract(rank2[i], b, out=b)
-        # a is 0 where j is missing, b where i is: a x b is 0 off the common rows, a² and b² are
-        # not on the other's gaps, whose terms are taken off
-        count = counts[i, i:]
-        centre = count * (count + 1) ** 2  # 4 N mean², the mean rank being (N + 1) / 2
-        sxy = np.einsum("ij,ij->i", a, b) - centre
-        off_a = np.einsum("ij,ij->i", a[:, lacking], a[:, lacking])
-        off_b = np.bincount(col - i, weights=b[col - i, row].astype("float64") ** 2, minlength=k)
-        sxx = np.einsum("ij,ij->i", a, a) - off_a - centre
-        syy = np.einsum("ij,ij->i", b, b) - np.rint(off_b).astype(np.int64) - centre
-        out[i, i:] = out[i:, i] = _ratio(sxy, sxx * syy.astype("float64"))
+        for lo in range(i, p, step):
+            hi = min(p, lo + step)
+            k = hi - lo
+            a, b = ranks_j[:k], ranks_i[:k]
+            # j's doubled ranks on i's rows: loss at a value = 2 x (i's gaps below it) + i's gaps tied
+            if len(lacking):
+                where = start[lo:hi, lacking]
+                at = (where + width * np.arange(k)[:, None])[where < n]
+                _losses(first[:k], at, n)
+                flat = start[lo:hi] + width * np.arange(k)[:, None]
+                np.take(first.reshape(-1), flat, out=a, mode="clip")  # "clip": unbuffered, all valid
+                np.subtract(rank2[lo:hi], a, out=a)
+            else:
+                a = rank2[lo:hi]
+            # i's doubled ranks on each j's rows: the same, with j's gaps along i's order
+            span = slice(bounds[lo], bounds[hi])
+            chosen = mine[span]
+            col, row = gaps_col[span][chosen] - lo, gaps_row[span][chosen]
+            _losses(second[:k], col * width + start[i, row], n)
+            np.take(second[:k], start[i], axis=1, out=b, mode="clip")
+            np.subtract(rank2[i], b, out=b)
+            # a is 0 where j is missing, b where i is: a x b is 0 off the common rows, a² and b² are
+            # not on the other's gaps, whose terms are taken off
+            count = counts[i, lo:hi]
+            centre = count * (count + 1) ** 2  # 4 N mean², the mean rank being (N + 1) / 2
+            sxy = np.einsum("ij,ij->i", a, b) - centre
+            off_a = np.einsum("ij,ij->i", a[:, lacking], a[:, lacking])
+            off_b = np.bincount(col, weights=b[col, row].astype("float64") ** 2, minlength=k)
+            sxx = np.einsum("ij,ij->i", a, a) - off_a - centre
+            syy = np.einsum("ij,ij->i", b, b) - np.rint(off_b).astype(np.int64) - centre
+            out[i, lo:hi] = out[lo:hi, i] = _ratio(sxy, sxx * syy.astype("float64"))
     return out
 
 
@@ -100,13 +109,12 @@ def _doubled_ranks(x: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.n
     return start, rank2
 
 
-def _losses(table: np.ndarray, i: int, at: np.ndarray, n: int) -> np.ndarray:
-    """`table`'s rows i onwards made doubled rank losses by sorted position, `at` the gaps' flat
-    positions in `table`: each gap at sorted position s counts at s and s + 1, so the running sum
-    at s is 2 x (gaps before s) + (gaps at s). Column n, where a missing value points, reads 0."""
-    rows = table[i:]
+def _losses(rows: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
+    """`rows` made doubled rank losses by sorted position, `at` the gaps' flat positions in
+    `rows`: each gap at sorted position s counts at s and s + 1, so the running sum at s is
+    2 x (gaps before s) + (gaps at s). Column n, where a missing value points, reads 0."""
     rows.fill(0)
-    flat = table.reshape(-1)
+    flat = rows.reshape(-1)
     np.add.at(flat, at, 1)
     np.add.at(flat, at + 1, 1)
     np.cumsum(rows, axis=1, out=rows)
