@@ -29,7 +29,7 @@ def score_command(
 ) -> None:
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
     from tasks.engine.analysis import analyse, audit
-    from tasks.engine.export import write_analysis, write_results, write_stages
+    from tasks.engine.export import staged_folder, write_analysis, write_results, write_stages
     from tasks.engine.index import compute_index
     from tasks.engine.method import read_method
     from tasks.engine.panel import compute_panel
@@ -46,14 +46,15 @@ def score_command(
             stages = compute_panel(units.indicators, tree, chosen, time=units.time, **inputs)
         else:
             stages = compute_index(units.indicators, tree, chosen, **inputs)
-        # Files are written on a second thread (zstd releases the GIL) while the analysis runs.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            writes = [pool.submit(write_stages, stages, out),
-                      pool.submit(write_results, stages, tree, out, units.names)]  # fmt: skip
+        # Files are written on a second thread (zstd releases the GIL) while the analysis runs,
+        # into a scratch folder that becomes --out's files only once everything is written.
+        with staged_folder(out) as scratch, ThreadPoolExecutor(max_workers=1) as pool:
+            writes = [pool.submit(write_stages, stages, scratch),
+                      pool.submit(write_results, stages, tree, scratch, units.names)]  # fmt: skip
             written: set[str] = set()
 
             def write(tables: dict[str, pd.DataFrame]) -> None:
-                writes.append(pool.submit(write_analysis, tables, out))
+                writes.append(pool.submit(write_analysis, tables, scratch))
                 written.update(tables)
 
             analysis = analyse(stages, tree, chosen, **inputs)
@@ -62,7 +63,7 @@ def score_command(
             write({name: table for name, table in checks.items() if name not in written})
             for done in writes:
                 done.result()
-        results, analysis = writes[1].result(), analysis | checks
+        results, analysis = out / writes[1].result().name, analysis | checks
     except (ValueError, FileNotFoundError) as exc:
         fail("the index could not be scored", exc)
     table = pd.read_csv(results)

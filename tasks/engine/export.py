@@ -6,7 +6,11 @@ The output of `coopindex score` for an index of any shape: a user sees what each
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +121,19 @@ def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f") -> No
             formatted[np.isnan(values)] = ""
             text.isetitem(at, formatted)
     text.to_csv(path, index=False)
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A scratch folder beside `out` to write into; once the block succeeds each file moves into
+    `out` (an atomic rename each, same file system), and on an error the scratch goes: `out` then
+    holds the previous scoring's files or nothing, never some of this one's."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        yield scratch
+        out.mkdir(exist_ok=True)
+        for path in sorted(scratch.iterdir()):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
