@@ -60,6 +60,7 @@ def run(
     )
 
     from flows.edition import score_edition
+    from tasks.edition.pipeline import EDITION
 
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
     settings: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
@@ -73,8 +74,11 @@ def run(
         state = score_edition(
             edition, path_text(raw), path_text(warehouse), path_text(config), return_state=True
         )
-        # The temporary server stops when this command exits: let it record the task runs first.
-        wait_for_task_records([str(state.state_details.flow_run_id)], always=server is not None)
+        # The temporary server stops when this command exits: let it record the task runs first
+        # (a completed run ran every step as a task).
+        expected = len(EDITION.steps) if state.is_completed() else None
+        run_id = str(state.state_details.flow_run_id)
+        wait_for_task_records([run_id], always=server is not None, expected=expected)
         try:
             summary = state.result()
         except DATA_ERRORS as exc:
