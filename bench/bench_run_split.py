@@ -30,6 +30,9 @@ STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s+\| (.*)$")
 GOAL_S = 10.0
 MARKS = (("flow_begins", "Beginning flow run"), ("server_stopping", "Stopping temporary server"))
 SERVER = "from prefect.server.api.server import SubprocessASGIServer as S; s = S(); s.start(); s.stop()"
+# The run's own start of the same server (flows/ephemeral.py), and the imports it overlaps.
+RUN_SERVER = "import flows; from flows.ephemeral import start; s = start(); s.wait(300); s.stop()"
+RUN_IMPORTS = "import flows.cli, flows.edition, great_expectations"
 
 
 def wall(args: list[str]) -> float:
@@ -77,6 +80,8 @@ def main() -> None:
     prefect_s = best([sys.executable, "-c", "import prefect"], args.repeat)
     gx_s = best([sys.executable, "-c", "import great_expectations"], args.repeat)
     server_s = best([sys.executable, "-c", SERVER], args.repeat)
+    run_server_s = best([sys.executable, "-c", RUN_SERVER], args.repeat)
+    imports_s = best([sys.executable, "-c", RUN_IMPORTS], args.repeat)
     with tempfile.TemporaryDirectory() as folder:
         warehouse = Path(folder) / "warehouse"
         timed_run(args.edition, warehouse)  # cold: ingests the trade store, untimed
@@ -95,6 +100,10 @@ def main() -> None:
     print(
         f"fresh interpreters: coopindex --help {help_s:.2f} s, import prefect {prefect_s:.2f} s, "
         f"import great_expectations {gx_s:.2f} s, a temporary server started and stopped {server_s:.2f} s"
+    )
+    print(
+        f"  the run's own: its server started (migrations skipped when current) and stopped "
+        f"{run_server_s:.2f} s, its imports ({RUN_IMPORTS.removeprefix('import ')}) {imports_s:.2f} s"
     )
     print(f"the steps in process (run_edition, no Prefect), {sum(steps.values()):.2f} s in all:")
     for name, seconds in sorted(steps.items(), key=lambda item: -item[1]):

@@ -194,16 +194,21 @@ def _start_api() -> str:
 
 
 def wait_for_task_records(
-    flow_run_ids: list[str], timeout_s: float = 20, settle_s: float = 1.5, always: bool = False
+    flow_run_ids: list[str],
+    timeout_s: float = 20,
+    settle_s: float = 1.5,
+    always: bool = False,
+    expected: int | None = None,
 ) -> None:
     """With the temporary server, wait until it has recorded the runs' task runs before it stops.
 
     Its task-run recorder writes them from events, in batches; the temporary server is stopped
     when this process exits, and a batch still in flight is lost (with a traceback; field
-    notes). Done when every task run of these flow runs is final and their number has not
-    changed for `settle_s` (longer than the recorder's flush interval). A long-running server
-    (PREFECT_API_URL set) keeps recording after we exit: nothing to wait for, unless `always`
-    (a temporary server whose URL was exported for worker processes, `flows.ingest.shared_api`).
+    notes). Done when `expected` task runs (when the caller knows how many ran) are recorded and
+    final, or else when every task run is final and their number has not changed for `settle_s`
+    (longer than the recorder's flush interval). A long-running server (PREFECT_API_URL set)
+    keeps recording after we exit: nothing to wait for, unless `always` (a temporary server whose
+    URL is in PREFECT_API_URL: `flows.ephemeral`, `flows.ingest.shared_api`).
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -217,11 +222,13 @@ def wait_for_task_records(
         while time.monotonic() < deadline:
             task_runs = client.read_task_runs(flow_run_filter=runs)
             final = all(t.state is not None and t.state.is_final() for t in task_runs)
+            if final and expected is not None and len(task_runs) >= expected:
+                return
             if len(task_runs) != seen or not final:
                 seen, stable_since = len(task_runs), time.monotonic()
             elif time.monotonic() - stable_since >= settle_s:
                 return
-            time.sleep(0.25)
+            time.sleep(0.1)
 
 
 # --- progress -----------------------------------------------------------------------------

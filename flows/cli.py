@@ -48,23 +48,37 @@ def run(
 ) -> None:
     """Run the Prefect flow that scores one edition and publishes it, then print the top cities."""
     _preflight(_catalog(raw, warehouse, config), edition)
-    from flows.ephemeral import start_in_background
+    from flows.ephemeral import start
 
-    server = start_in_background()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    server = start()  # comes up while the steps are imported
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        PREFECT_UI_URL,
+        temporary_settings,
+    )
 
     from flows.edition import score_edition
+    from tasks.edition.pipeline import EDITION
 
-    if server is not None:
-        server.join()
-    _quiet_data_errors()
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    settings: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if server is not None:
+        import great_expectations  # noqa: F401 - the first checks need it: imported while the server starts
+
+        server.wait(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        settings |= {PREFECT_API_URL: server.api_url, PREFECT_UI_URL: ""}  # no UI: no "View at" link
+    _quiet_data_errors()
+    with temporary_settings(settings):
         state = score_edition(
             edition, path_text(raw), path_text(warehouse), path_text(config), return_state=True
         )
-        # The temporary server stops when this command exits: let it record the task runs first.
-        wait_for_task_records([str(state.state_details.flow_run_id)])
+        # The temporary server stops when this command exits: let it record the task runs first
+        # (a completed run ran every step as a task).
+        expected = len(EDITION.steps) if state.is_completed() else None
+        run_id = str(state.state_details.flow_run_id)
+        wait_for_task_records([run_id], always=server is not None, expected=expected)
         try:
             summary = state.result()
         except DATA_ERRORS as exc:

@@ -16,6 +16,7 @@ from filelock import FileLock, Timeout
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.utilities.annotations import opaque
 
 from flows.artifacts import error_artifacts, publish_artifacts
 from tasks.edition.errors import DATA_ERRORS, EditionBusyError
@@ -59,7 +60,10 @@ TASKS = {step.name: _as_task(step) for step in EDITION.steps}
 
 
 def _execute(step: Step, args: tuple[Any, ...]) -> Any:
-    return TASKS[step.name](*args)
+    """Each argument `opaque`: Prefect links it to the task that made it (the run's graph) but
+    does not walk into it looking for futures, which for the inputs, checks and datasets (nested
+    dataclasses, dicts and lists of GX results) cost seconds a run."""
+    return TASKS[step.name](*(opaque(arg) for arg in args))
 
 
 @flow(name="score-edition", flow_run_name="edition-{edition}", log_prints=True)

@@ -101,14 +101,16 @@ def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> P
     page("robustness.html", "robustness.html", uncertainty=unc, sensitivity=sens,
          unc_chart=charts.uncertainty(unc, labels) if len(unc) else "",
          sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
+    profiles = None  # one figure for every city's profile: only the bars change
     for code in table.index:
         facts = city_facts(data, code)
+        profiles = profiles or charts.Profiles(facts["profile"], names, palette, subject.unit)
         # A rank history of one edition is one point: its table says it, a chart would not (and
         # 30 of them cost a second).
         history = facts["history"]
         history_chart = charts.rank_history(history, labels[code], len(table)) if len(history) > 1 else ""
         page("city.html", data.city(code)["href"], depth=1, code=code, facts=facts, row=table.loc[code],
-             profile_chart=charts.profile(facts["profile"], names, palette, labels[code], subject.unit),
+             profile_chart=profiles(facts["profile"], labels[code]),
              history_chart=history_chart)  # fmt: skip
     return out / "index.html"
 

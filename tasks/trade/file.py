@@ -64,6 +64,7 @@ class References:
     max_share: float  # quality.quarantine_max_share
     fingerprint: str  # changes when anything that decides the output changes
     suites: Path  # the GX suites' folder (Catalog.expectations)
+    checked: str = ""  # the key of the reference tables' own checks, which passed (`tasks.trade.references`)
 
 
 @dataclass(frozen=True)

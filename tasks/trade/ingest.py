@@ -25,7 +25,6 @@ Prefect task runner (a process pool or Dask) through the `mapper` argument.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -46,20 +45,19 @@ from tasks.parquet import write_parquet
 from tasks.quality import load
 from tasks.quality.quarantine import stack_quarantined
 from tasks.quality.results import results_table
-from tasks.quality.validation import DataValidationError, Failure, raise_for_failures, validate
+from tasks.quality.validation import DataValidationError, Failure
 from tasks.trade import stream
 from tasks.trade.aggregates import combine
 from tasks.trade.figures import city_year
 from tasks.trade.file import (
-    DATASET,
     FileIngest,
     FileJob,
     References,
     ingest_file,
     use_system_allocator,
 )
-from tasks.trade.fx import fx_keys, missing_rates
-from tasks.trade.membership import member_keys
+from tasks.trade.fx import missing_rates
+from tasks.trade.references import INGEST_VERSION, InvalidReferencesError, read_references  # noqa: F401 - raised from here
 from tasks.trade.store import current_store, published
 from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
 from tasks.warehouse.manifest import sha256
@@ -73,13 +71,8 @@ log = logging.getLogger("coopindex.trade")
 PRUNE_AFTER_S = 3600
 MAX_VERSIONS = 5
 RACY_NS = 2_000_000_000  # a file's stat is trusted if it was modified this long before it was hashed
-INGEST_VERSION = "2"  # bump when the ingest's output for the same input changes
 
 Mapper = Callable[[Callable[[FileJob], FileIngest], Sequence[FileJob]], list[FileIngest]]
-
-
-class InvalidReferencesError(DataValidationError):
-    """Cities, members or FX rates fail their own checks: no trade file can be checked against them."""
 
 
 class BlockedFilesError(DataValidationError):
@@ -156,38 +149,6 @@ def _job(catalog: Catalog, path: Path, key: str, entry: dict | None) -> FileJob:
     return FileJob(path, catalog.relative(path), key, checksum, seen)
 
 
-def read_references(catalog: Catalog, years: Iterable[int], max_share: float) -> References:
-    """Cities, members and FX rates, validated with their own suites (any bad row stops)."""
-    paths = {"cities": catalog.cities, "ceec_members": catalog.ceec_members, "fx_rates": catalog.fx_rates}
-    contracts = {"cities": load.CITIES, "ceec_members": load.CEEC_MEMBERS, "fx_rates": load.FX_RATES}
-    load.check_inside(paths.values(), catalog.raw)
-    frames = {
-        name: load.read_csv(path, contracts[name], catalog.relative(path)) for name, path in paths.items()
-    }
-    try:
-        raise_for_failures(
-            validate(frame, name, suites=catalog.expectations) for name, frame in frames.items()
-        )
-    except DataValidationError as error:
-        raise InvalidReferencesError(error.failures) from None
-    fx = frames["fx_rates"]
-    rates = {
-        f"{y}:{c}": float(r) for y, c, r in zip(fx["year"], fx["currency"], fx["cny_per_unit"], strict=True)
-    }
-    rates |= {f"{y}:CNY": 1.0 for y in fx["year"].unique()}
-    years = sorted(set(years))
-    parameters = {
-        "known_cities": sorted(frames["cities"]["city_code"]),
-        "member_keys": member_keys(frames["ceec_members"], years),
-        "fx_keys": fx_keys(fx),
-    }
-    digest = hashlib.sha256()
-    for part in (INGEST_VERSION, repr(max_share), (catalog.expectations / f"{DATASET}.json").read_text(),
-                 *(sha256(p) for p in paths.values())):  # fmt: skip
-        digest.update(part.encode())
-    return References(parameters, rates, max_share, digest.hexdigest(), catalog.expectations)
-
-
 def update_store(
     catalog: Catalog,
     years: list[int] | None = None,
@@ -216,7 +177,8 @@ def update_store(
         with ThreadPoolExecutor(max_workers=1) as planning:  # checksums while GX checks the references
             planned = planning.submit(trade_jobs, catalog, wanted, None if force else old)
             try:
-                references = read_references(catalog, wanted, max_share)
+                passed = None if force or previous is None else previous.get("references_checked")
+                references = read_references(catalog, wanted, max_share, passed)
             except Exception:
                 planned.result()  # a malformed trade folder is reported first, as before
                 raise
@@ -376,6 +338,7 @@ def _finish(version: Path, entries: dict[str, dict], references: References) -> 
         "version": version.name,
         "ingest_version": INGEST_VERSION,
         "fingerprint": references.fingerprint,
+        "references_checked": references.checked,
         "files": entries,
     }
     (version / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
