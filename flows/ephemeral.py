@@ -98,7 +98,6 @@ def start() -> TemporaryServer | None:
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent),
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "error", "--lifespan", "on"]  # fmt: skip
-    log.info("Starting temporary server on http://127.0.0.1:%d", port)
     server = TemporaryServer(subprocess.Popen(command, env=environment), port, database, not skip)
     atexit.register(server.stop)
     return server

@@ -183,6 +183,14 @@ def tree_digest(folder: Path) -> dict[str, str]:
     } | {str(p.relative_to(folder)): str(p.readlink()) for p in published if p.is_symlink()}
 
 
+def coopindex(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """`coopindex ARGS` in its own process, as a user runs it from the project folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+        timeout=timeout, env=os.environ | {"COLUMNS": "160"},
+    )  # fmt: skip
+
+
 @pytest.fixture()
 def prefect_home(prefect_db, tmp_path) -> Path:
     """A user's PREFECT_HOME after their first run (a migrated database), private to the test."""

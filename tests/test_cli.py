@@ -6,10 +6,7 @@ test_malformed.py; publishing is the session's `published_2018`.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,20 +15,9 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.warehouse.catalog import PROJECT_ROOT
-from tests.conftest import seeded_warehouse
+from tests.conftest import coopindex, seeded_warehouse
 
 COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-
-
-def coopindex(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ | {"COLUMNS": "160"},
-    )
 
 
 def test_coopindex_help_in_its_own_process_lists_every_command():

@@ -8,7 +8,6 @@ user runs, reads the Parquet stages it writes, and compares each with COINr's st
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tasks.warehouse.catalog import PROJECT_ROOT
+from tests.conftest import coopindex
 
 ASEM = PROJECT_ROOT / "tests" / "data" / "coinr_asem"
 METHOD = PROJECT_ROOT / "tests" / "coinr_asem_method.yaml"
@@ -39,11 +39,8 @@ def coinr_stage(name: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("asem")
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "score", "--framework", str(ASEM / "ASEM_iMeta.csv"),
-         "--data", str(ASEM / "ASEM_iData.csv"), "--method", str(METHOD), "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    data = ["--framework", str(ASEM / "ASEM_iMeta.csv"), "--data", str(ASEM / "ASEM_iData.csv")]
+    result = coopindex("score", *data, "--method", str(METHOD), "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     return out, result
 

@@ -10,8 +10,6 @@ Each expected number below comes from the R source of COINr (`R/normalise.R`, `R
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from tasks.engine.index import compute_index
 from tasks.engine.method import Method
 from tasks.engine.normalise import normalise
 from tasks.engine.units import FormatError, read_framework
-from tasks.warehouse.catalog import PROJECT_ROOT
+from tests.conftest import coopindex
 
 TIED = [1.0, 2.0, 2.0, 3.0, 5.0, 8.0]
 
@@ -267,11 +265,8 @@ def test_a_two_level_framework_is_scored_by_the_command(tmp_path):
     chosen = tmp_path / "method.yaml"
     chosen.write_text("name: two\nversion: '1'\n")
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "score", "--framework", str(framework), "--data", str(data),
-         "--method", str(chosen), "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = coopindex("score", "--framework", str(framework), "--data", str(data), "--method", str(chosen),
+                       "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     results = pd.read_csv(out / "results.csv").set_index("unit")
     # min-max 0-100, then (w_x x + w_y y) / 4 with weights 1 and 3

@@ -3,8 +3,6 @@ per-period normalisation, imputation from the unit's other periods, the time col
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from tasks.engine.method import Method, MethodError
 from tasks.engine.panel import compute_panel
 from tasks.engine.units import read_framework, read_units
 from tasks.warehouse.catalog import PROJECT_ROOT
+from tests.conftest import coopindex
 
 FLAT = Framework.from_table(
     pd.DataFrame(
@@ -121,11 +120,8 @@ def test_the_command_writes_the_time_column_everywhere(tmp_path: Path):
     spec = tmp_path / "method.yaml"
     spec.write_text("name: p\nversion: '1'\nnormalise: {panel: period}\n")
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "score", "--framework", str(framework), "--data", str(data),
-         "--method", str(spec), "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = coopindex("score", "--framework", str(framework), "--data", str(data), "--method", str(spec),
+                     "--out", str(out))  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Time 2" in done.stdout
     for name in ("raw", "normalised", "aggregated", "scores", "contributions", "strengths", "screening",

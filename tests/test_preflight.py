@@ -12,13 +12,9 @@ import pytest
 from tasks.edition.preflight import PreflightError, preflight, scorable_editions, span
 from tasks.engine.method import MethodError, read_method
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
+from tests.conftest import coopindex
 
 SERVER = "Starting temporary server"
-
-
-def coopindex(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
 def test_an_unknown_edition_lists_the_editions_that_exist_and_starts_no_server(tmp_path):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.trade.ingest import InvalidReferencesError, update_store
-from tasks.trade.references import checks_key, paths, read_references
+from tasks.trade.ingest import update_store
+from tasks.trade.references import InvalidReferencesError, checks_key, paths, read_references
 from tasks.trade.store import published
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tasks.warehouse.manifest import sha256

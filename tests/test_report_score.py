@@ -6,8 +6,6 @@ and its numbers are checked against the `results.csv` the same command wrote.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -15,7 +13,8 @@ import pandas as pd
 import pytest
 
 from tests.browser import links, visit
-from tests.test_coinr_asem import ASEM, METHOD, PROJECT_ROOT
+from tests.conftest import coopindex
+from tests.test_coinr_asem import ASEM, METHOD
 
 # Page → how many charts it must show; the edition-only pages are not there.
 PAGES = {"index.html": 1, "framework.html": 0, "indicators.html": 3, "robustness.html": 0,
@@ -25,11 +24,8 @@ PAGES = {"index.html": 1, "framework.html": 0, "indicators.html": 3, "robustness
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("asem-report")
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "score", "--framework", str(ASEM / "ASEM_iMeta.csv"),
-         "--data", str(ASEM / "ASEM_iData.csv"), "--method", str(METHOD), "--out", str(out), "--report"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    data = ["--framework", str(ASEM / "ASEM_iMeta.csv"), "--data", str(ASEM / "ASEM_iData.csv")]
+    result = coopindex("score", *data, "--method", str(METHOD), "--out", str(out), "--report")
     assert result.returncode == 0, result.stdout + result.stderr
     return out, result.stdout
 

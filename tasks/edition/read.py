@@ -21,7 +21,8 @@ from tasks.edition.inputs import trade_years
 from tasks.engine.framework import Framework
 from tasks.engine.method import Method, read_method
 from tasks.quality import load
-from tasks.trade.ingest import BlockedFilesError, IngestReport, InvalidReferencesError, update_store
+from tasks.trade.ingest import BlockedFilesError, IngestReport, update_store
+from tasks.trade.references import InvalidReferencesError
 from tasks.trade.store import TradeView, view
 from tasks.warehouse.catalog import Catalog
 

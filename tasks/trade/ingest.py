@@ -57,7 +57,7 @@ from tasks.trade.file import (
     use_system_allocator,
 )
 from tasks.trade.fx import missing_rates
-from tasks.trade.references import INGEST_VERSION, InvalidReferencesError, read_references  # noqa: F401 - raised from here
+from tasks.trade.references import INGEST_VERSION, read_references
 from tasks.trade.store import current_store, published
 from tasks.warehouse.catalog import TRADE_SUFFIXES, Catalog, trade_file_pattern
 from tasks.warehouse.manifest import sha256
