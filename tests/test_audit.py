@@ -103,10 +103,15 @@ def test_results_csv_is_pandas_to_csv_byte_for_byte(tmp_path):
     from tasks.engine.export import write_csv
 
     table = pd.DataFrame({
-        "unit": ["a", "b,c", 'd"e', None], "name": ["x", "y", "z", "w"],
+        "unit": ["a", "b,c", 'd"e', None], "name": ["x", "y\nz", "", " w "],
+        "Time": [2018, 2019, 2020, 2021], "kept": [True, False, True, True],
         "rank": pd.array([1, None, 3, 4], dtype="Int64"),
         "score": [np.nan, np.inf, -0.0, -1e-9], "other": [1e20, -np.inf, 0.5, 2.0000005],
     })  # fmt: skip
     table.to_csv(tmp_path / "pandas.csv", index=False, float_format="%.6f")
     write_csv(table, tmp_path / "ours.csv")
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    one = table[["name"]]  # a lone empty field is quoted, by both
+    one.to_csv(tmp_path / "pandas.csv", index=False)
+    write_csv(one, tmp_path / "ours.csv")
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()

@@ -273,6 +273,8 @@ def test_a_two_level_framework_is_scored_by_the_command(tmp_path):
     assert results["index"].to_dict() == pytest.approx({"A": 75.0, "B": 25.0, "C": 50.0})
     assert results["rank"].to_dict() == {"A": 1, "C": 2, "B": 3}
     assert "index: top 10 of 3 units" in result.stdout
+    audit = ("correlations", "pca", "leave_one_out", "leave_one_out_units")  # only with --audit
+    assert [name for name in audit if (out / f"{name}.parquet").exists()] == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_the_command_writes_the_time_column_everywhere(tmp_path: Path):
     spec.write_text("name: p\nversion: '1'\nnormalise: {panel: period}\n")
     out = tmp_path / "out"
     done = coopindex("score", "--framework", str(framework), "--data", str(data), "--method", str(spec),
-                     "--out", str(out))  # fmt: skip
+                     "--out", str(out), "--audit")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Time 2" in done.stdout
     for name in ("raw", "normalised", "aggregated", "scores", "contributions", "strengths", "screening",

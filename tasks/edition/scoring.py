@@ -6,7 +6,7 @@ import pandas as pd
 
 from tasks.edition.errors import MissingInputError
 from tasks.edition.read import Inputs
-from tasks.engine.analysis import analyse
+from tasks.engine.analysis import analyse, audit
 from tasks.engine.index import IndexStages, compute_index, wide_values
 from tasks.trade.figures import city_trade, city_year, trade_indicators
 
@@ -59,9 +59,11 @@ def history(inputs: Inputs) -> pd.DataFrame:
 
 
 def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFrame]:
-    """Contributions, strengths and weaknesses, and the method's uncertainty analysis."""
+    """Contributions, strengths and weaknesses, the method's uncertainty analysis, and COINr's
+    structure checks: PCA of each dimension's indicators, leave-one-out rank shifts (per city
+    in long form, one row per city and removed element, as the warehouse keeps its tables)."""
     framework = inputs.framework
-    return analyse(
+    analysis = analyse(
         stages,
         framework,
         inputs.method,
@@ -69,3 +71,8 @@ def analyse_scores(inputs: Inputs, stages: IndexStages) -> dict[str, pd.DataFram
         settings=framework.settings(),
         history=history(inputs),
     )
+    checks = audit(stages, framework, inputs.method, unit="city_code", correlations=False)
+    per_city = checks.pop("leave_one_out_units").melt(
+        id_vars=["city_code", "nominal_rank"], var_name="removed", value_name="rank_change"
+    )
+    return analysis | checks | {"leave_one_out_cities": per_city}

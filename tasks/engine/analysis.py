@@ -67,13 +67,15 @@ def audit(
     method: Method,
     unit: str = "unit",
     publish: Callable[[dict[str, pd.DataFrame]], object] | None = None,
+    correlations: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """The structure checks COINr users run: correlations and Cronbach's alpha, PCA of each
     aggregate's children, leave-one-out rank shifts (the summary and the per-unit table).
 
-    `coopindex score` writes them; an edition publishes its own correlations only. `publish`,
-    when given, gets the leave-one-out tables as soon as they are done, so that a caller can
-    write them while the correlations are computed.
+    `coopindex score --audit` writes them; an edition publishes them too, with correlations of
+    its own (`correlations=False` leaves them out). `publish`, when given, gets the
+    leave-one-out tables as soon as they are done, so that a caller can write them while the
+    correlations are computed.
     """
     table = pd.concat([stages.normalised, stages.aggregated], axis=1)
     time = str(table.index.names[1]) if table.index.nlevels == 2 else None
@@ -84,11 +86,14 @@ def audit(
     }
     if publish is not None:
         publish(removals)
+    pca = _by_period(table, time, lambda wide, rows: pca_by_node(wide, framework), stages.scores)
+    if not correlations:
+        return {"pca": pca, **removals}
     return {
         "correlations": _by_period(
             table, time, lambda wide, rows: node_correlations(rows, unit=unit, wide=wide), stages.scores
         ),
-        "pca": _by_period(table, time, lambda wide, rows: pca_by_node(wide, framework), stages.scores),
+        "pca": pca,
         **removals,
     }
 

@@ -6,6 +6,7 @@ The output of `coopindex score` for an index of any shape: a user sees what each
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import tempfile
@@ -69,11 +70,12 @@ def write_index(
     the results CSV."""
     write_analysis(analysis or {}, out)
     write_stages(stages, out)
+    write_scores(stages, out)
     return write_results(stages, framework, out, names)
 
 
 def write_stages(stages: IndexStages, out: Path) -> None:
-    """Every stage, the long scores, the reports, diagnostics and weights, as Parquet in `out`.
+    """Every stage, the reports, diagnostics and weights, as Parquet in `out`.
 
     A stage equal to the one before it is copied, not encoded again (at 10,000 x 100 most steps
     change nothing, and zstd on random floats is most of the writing). Needs no analysis, so
@@ -87,10 +89,16 @@ def write_stages(stages: IndexStages, out: Path) -> None:
         else:
             write_parquet(_flat(frame), path)
             written = frame, path
-    write_parquet(stages.scores, out / "scores.parquet")
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+
+
+def write_scores(stages: IndexStages, out: Path) -> None:
+    """The long scores (unit x node: value, score, rank, weight) as `out/scores.parquet`: the
+    largest file, apart from the stages so that another thread can write it."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(stages.scores, out / "scores.parquet")
 
 
 def write_analysis(analysis: dict[str, pd.DataFrame], out: Path) -> None:
@@ -111,16 +119,28 @@ def write_results(
 
 
 def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f") -> None:
-    """`table.to_csv(path, index=False, float_format=...)`, byte for byte, with the float columns
-    formatted in one pass first: pandas' formatter costs ~2 µs a value (0.5 s for 10,000 x 26)."""
-    text = table.copy(deep=False)
-    for at, dtype in enumerate(table.dtypes):
-        if dtype == np.float64:
-            values = table.iloc[:, at].to_numpy()
-            formatted = np.array([float_format % v for v in values.tolist()], dtype=object)
-            formatted[np.isnan(values)] = ""
-            text.isetitem(at, formatted)
-    text.to_csv(path, index=False)
+    """`table.to_csv(path, index=False, float_format=...)`, byte for byte: the csv module's writer,
+    which pandas' is built on, with each column turned into text in one pass first. pandas formats
+    value by value (~2 µs each: 0.5 s for 10,000 x 26 floats) and holds the GIL while it does,
+    which `coopindex score`'s writing threads share."""
+    texts = [_texts(table.iloc[:, at], float_format) for at in range(table.shape[1])]
+    with path.open("w", newline="", encoding="utf-8") as sink:
+        writer = csv.writer(sink, lineterminator=os.linesep)
+        writer.writerow([str(label) for label in table.columns])
+        writer.writerows(zip(*texts, strict=True))
+
+
+def _texts(column: pd.Series, float_format: str) -> list[str]:
+    """A column as pandas writes it: floats with `float_format`, missing values empty, the rest `str`."""
+    if column.dtype == np.float64:
+        values = column.to_numpy()
+        texts = ((float_format + "\n") * len(values) % tuple(values.tolist())).split("\n")[:-1]
+    else:
+        values = column.to_numpy(dtype=object)
+        texts = [str(value) for value in values]
+    for at in np.flatnonzero(column.isna().to_numpy()):
+        texts[at] = ""
+    return texts
 
 
 @contextmanager

@@ -21,7 +21,7 @@ TRADE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 EDITION_DATASETS = (
     "trade_facts", "city_trade", "indicator_values", "scores", "validation",
     "contributions", "strengths", "uncertainty", "sensitivity", "screening", "treatment", "quarantine",
-    "correlations",
+    "correlations", "pca", "leave_one_out", "leave_one_out_cities",
 )  # fmt: skip
 
 # The folder of an edition's HTML report (`index.html` and its pages).
