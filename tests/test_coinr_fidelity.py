@@ -166,6 +166,53 @@ def test_the_framework_file_names_the_line_of_a_goalpost_formula(tmp_path):
         read_framework(path)
 
 
+def coinr_imeta(tmp_path: Path, columns: str, a: str, b: str) -> Path:
+    """A COINr iMeta of an index over `a` and `b` (lower is better), with extra columns."""
+    path = tmp_path / "iMeta.csv"
+    path.write_text(
+        f"iCode,Parent,Level,Weight,Direction,Type,{columns}\n"
+        f"index,,2,1,1,Aggregate,{',' * columns.count(',')}\n"
+        f"a,index,1,1,1,Indicator,{a}\n"
+        f"b,index,1,1,-1,Indicator,{b}\n"
+    )
+    return path
+
+
+def test_coinrs_imeta_goalposts_scale_and_truncation_are_read(tmp_path):
+    """COINr's `Normalise(f_n = "n_goalposts", f_n_para = "use_iMeta")`: y = (x - l) / (u - l),
+    clipped to [0, 1] if `goalpost_trunc2posts`, times `goalpost_scale`; direction -1 negates x
+    and the goalposts (u, l) = (-10, 0), so y = (10 - x) / 10. a: 5 -> 0.5, 15 -> 1 (clipped);
+    b, untruncated: 12 -> -0.2, 2 -> 0.8; the index their mean: A 0.15, B 0.9."""
+    path = coinr_imeta(tmp_path, "goalpost_lower,goalpost_upper,goalpost_scale,goalpost_trunc2posts",
+                       "0,10,1,TRUE", "0,10,1,FALSE")  # fmt: skip
+    framework, settings = read_framework(path)
+    assert settings.loc["a", "goalpost_cap"] == "both" and settings.loc["b", "goalpost_cap"] == "none"
+    raw = pd.DataFrame({"a": [5.0, 15.0], "b": [12.0, 2.0]}, index=pd.Index(["A", "B"], name="unit"))
+    stages = compute_index(raw, framework, method(normalise={"method": "goalposts"}), settings=settings)
+    assert stages.normalised.stack().to_dict() == pytest.approx(
+        {("A", "a"): 0.5, ("A", "b"): -0.2, ("B", "a"): 1.0, ("B", "b"): 0.8}
+    )
+    assert stages.aggregated["index"].to_dict() == pytest.approx({"A": 0.15, "B": 0.9})
+
+
+def test_coinrs_imeta_target_cap_is_read(tmp_path):
+    """`n_dist2targ` with `dist2targ_cap_max`: (x - min) / (target - min), 1.1 past the target
+    uncapped; capped at 1 (x 100 on our range) when TRUE."""
+    path = coinr_imeta(tmp_path, "Target,dist2targ_cap_max", "10,TRUE", "10,FALSE")
+    framework, settings = read_framework(path)
+    raw = pd.DataFrame({"a": [0.0, 11.0], "b": [0.0, 11.0]}, index=pd.Index(["A", "B"], name="unit"))
+    stages = compute_index(raw, framework, method(normalise={"method": "dist_target"}), settings=settings)
+    assert stages.normalised.loc["B", "a"] == pytest.approx(100.0)
+    assert stages.normalised.loc["A", "b"] == pytest.approx(100 * (0 - -11) / (-10 - -11))
+
+
+def test_a_truncation_that_is_not_true_or_false_names_its_line(tmp_path):
+    columns = "goalpost_lower,goalpost_upper,goalpost_trunc2posts"
+    path = coinr_imeta(tmp_path, columns, "0,10,TRUE", "0,10,maybe")
+    with pytest.raises(FormatError, match=r"iMeta\.csv, line 4: indicator 'b': goalpost_trunc2posts 'maybe'"):
+        read_framework(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # 6. group imputation without a group label
 

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 # Optional per-indicator columns that tune a method step for one indicator.
-SETTING_COLUMNS = ("denominator", "normalise", "goalpost_low", "goalpost_high", "goalpost_cap", "transform",
-                   "target", "target_cap", "reference", "treat", "aggregate")  # fmt: skip
+SETTING_COLUMNS = ("denominator", "normalise", "goalpost_low", "goalpost_high", "goalpost_cap",
+                   "goalpost_scale", "transform", "target", "target_cap", "reference", "treat",
+                   "aggregate")  # fmt: skip
 
 
 class FrameworkError(ValueError):

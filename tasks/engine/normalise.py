@@ -42,7 +42,8 @@ ratio of negated values would be unchanged, so direction -1 inverts the ratio in
 
 Per-indicator settings come from an optional `settings` table indexed by indicator code,
 with optional columns `normalise` (method; empty = the default `method`), `goalpost_low`,
-`goalpost_high`, `transform` (`""`, `"ln"`, `"log10"`: applied first, before the direction,
+`goalpost_high`, `goalpost_scale` (`goalposts` scores from 0 to it, COINr's `gposts[3]`,
+instead of `scale`), `transform` (`""`, `"ln"`, `"log10"`: applied first, before the direction,
 to the values and to the indicator's goalposts or target, whatever the method but `none`),
 `target` (raw units), `reference` (a unit code of `data`'s index; the keyword
 `reference` gives one for every indicator without its own), `goalpost_cap` and `target_cap`
@@ -271,6 +272,11 @@ def _normalise_column(
             raise ValueError(f"indicator {code!r}: goalpost_low must be below goalpost_high")
         keywords["goalposts"] = (lower, upper) if sign > 0 else (-upper, -lower)
         keywords["cap"] = _choice(options["goalpost_cap"], GOALPOST_CAPS, code, "goalpost_cap")
+        if "goalpost_scale" in options:  # COINr's `gposts[3]`: scores from 0 to it
+            size = _number(options, "goalpost_scale", code)
+            if not size > 0:
+                raise ValueError(f"indicator {code!r}: goalpost_scale {size} is not positive")
+            scale = (0.0, size)
     if name == "dist_target":
         if "target" not in options:
             raise ValueError(f"indicator {code!r}: dist_target needs a target")

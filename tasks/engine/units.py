@@ -30,8 +30,17 @@ COINR_FRAMEWORK = {
     "Denominator": "denominator",
     "Type": "type",
 }
+# COINr's per-indicator parameters of `n_goalposts` and `n_dist2targ` in iMeta (what
+# `Normalise(global_specs = list(f_n = ..., f_n_para = "use_iMeta"))` reads) -> our settings.
+COINR_SETTINGS = {
+    "goalpost_lower": "goalpost_low",
+    "goalpost_upper": "goalpost_high",
+    "goalpost_scale": "goalpost_scale",
+    "dist2targ_cap_max": "target_cap",
+}
 NODE_TYPES = {"Indicator", "Aggregate"}
-NUMERIC_SETTINGS = ("goalpost_low", "goalpost_high", "target")  # empty = the method's default
+NUMERIC_SETTINGS = ("goalpost_low", "goalpost_high", "goalpost_scale", "target")  # empty = the method's
+_TRUE, _FALSE = {"true", "t", "1"}, {"false", "f", "0"}
 TIME_COLUMNS = ("Time", "time")  # COINr's purse: one row per unit and period
 
 
@@ -59,6 +68,7 @@ def read_framework(path: Path) -> tuple[Framework, pd.DataFrame]:
         table.columns = [c.lower() if c not in COINR_FRAMEWORK.values() else c for c in table.columns]
         if "type" in table.columns:
             table = table[table["type"].isin(NODE_TYPES)]
+        table = _coinr_settings(table, path)
     required = ["code", "parent", "level", "weight", "direction"]
     missing = [c for c in required if c not in table.columns]
     if missing:
@@ -72,6 +82,24 @@ def read_framework(path: Path) -> tuple[Framework, pd.DataFrame]:
             table[column] = _numbers(table, column, path)
     framework = Framework.from_table(table, label=str(path))
     return framework, framework.settings()
+
+
+def _coinr_settings(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """COINr's goalposts, goalpost scale and target cap as our settings; `goalpost_trunc2posts`
+    TRUE or FALSE is `goalpost_cap` `both` or `none`."""
+    table = table.rename(columns={k: v for k, v in COINR_SETTINGS.items() if v not in table.columns})
+    if "goalpost_trunc2posts" in table.columns and "goalpost_cap" not in table.columns:
+        flags = table.pop("goalpost_trunc2posts")
+        text = flags.astype("str").str.strip().str.lower().where(flags.notna(), "")
+        bad = ~text.isin(_TRUE | _FALSE | {""})
+        if bad.any():
+            row = bad.idxmax()
+            raise FormatError(
+                f"{path}, line {row + 2}: indicator {table.at[row, 'code']!r}: goalpost_trunc2posts "
+                f"{flags[row]!r} is not TRUE or FALSE"
+            )
+        table["goalpost_cap"] = text.map(lambda t: "both" if t in _TRUE else "none" if t in _FALSE else None)
+    return table
 
 
 def _numbers(table: pd.DataFrame, column: str, path: Path) -> pd.Series:

@@ -103,6 +103,7 @@ FRAMEWORK_SETTINGS = {
     "goalpost_low": "float",
     "goalpost_high": "float",
     "goalpost_cap": "str",
+    "goalpost_scale": "float",
     "transform": "str",
     "target": "float",
     "target_cap": "str",
