@@ -17,14 +17,21 @@ from rich.markup import escape
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
-from flows.backfill_runner import backfill, wait_for_task_records
 from flows.console import console, fail, quiet_data_errors
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
-from tasks.edition.backfill import clip, edition_range, failed_run_logs, short_commit, text
 from tasks.warehouse.catalog import Catalog
-from tasks.warehouse.runs import list_runs
 
-__all__ = ["backfill", "backfill_command", "runs_command", "wait_for_task_records"]
+__all__ = ["backfill_command", "runs_command"]
+
+
+def __getattr__(name: str) -> object:
+    """`backfill` and `wait_for_task_records`, `flows.backfill_runner`'s, loaded on first use: the
+    other commands' start does not pay for the runner and the backfill plan."""
+    if name in ("backfill", "wait_for_task_records"):
+        from flows import backfill_runner
+
+        return getattr(backfill_runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def backfill_command(
@@ -60,6 +67,9 @@ def backfill_command(
 
     A failed edition does not stop the others; the exit code is 1 if any edition failed.
     """
+    from flows.backfill_runner import backfill
+    from tasks.edition.backfill import clip, edition_range, failed_run_logs, text
+
     catalog = Catalog.at(path_text(raw), path_text(warehouse), path_text(config))
     try:
         start, end = edition_range(catalog, start, end)
@@ -102,6 +112,9 @@ def runs_command(
 
     The errors of failed runs follow the table.
     """
+    from tasks.edition.backfill import clip, short_commit, text
+    from tasks.warehouse.runs import list_runs
+
     catalog = Catalog.at(None, path_text(warehouse), None)
     runs = list_runs(catalog).head(limit)
     if runs.empty:

@@ -15,10 +15,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tasks.bench.report import show
-from tasks.bench.run import DEFAULT_INGEST, run_bench
-from tasks.bench.sides import SideFailed
-
 console = Console()
 
 
@@ -47,7 +43,9 @@ def bench_command(
     baseline_runs: Annotated[
         int, typer.Option(help="DuckDB runs (before ours, then after); the best is shown.")
     ] = 2,
-    ingest: Annotated[str, typer.Option(hidden=True, help="module:function of our ingest.")] = DEFAULT_INGEST,
+    ingest: Annotated[
+        str | None, typer.Option(hidden=True, help="module:function of our ingest (default: ours).")
+    ] = None,
 ) -> None:
     """Benchmark the validated trade ingest against DuckDB on N synthetic customs rows.
 
@@ -55,12 +53,17 @@ def bench_command(
     unvalidated pyarrow floor; checks that our yearly city aggregates agree with DuckDB's over
     the same clean rows, and the floor's with DuckDB's over all rows.
     """
+    from tasks.bench.report import show  # the benchmark's modules (psutil ...) when it runs
+    from tasks.bench.run import DEFAULT_INGEST, run_bench
+    from tasks.bench.sides import SideFailed
+
     temporary = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="coopindex-bench-")) if temporary else Path(work_dir)
     try:
         results = run_bench(
             work, rows=rows, year=year, seed=seed, bad_share=bad_share, gzip=gzip, workers=workers,
-            threads=threads, baseline_runs=max(1, baseline_runs), ingest=ingest, status=console.status,
+            threads=threads, baseline_runs=max(1, baseline_runs), ingest=ingest or DEFAULT_INGEST,
+            status=console.status,
         )  # fmt: skip
     except (SideFailed, OSError, ValueError) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=False)

@@ -11,18 +11,13 @@ import typer
 from rich.table import Table
 
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
-from flows.backfill import backfill_command, runs_command, wait_for_task_records
+from flows.backfill import backfill_command, runs_command
 from flows.bench import bench_command
 from flows.console import console
 from flows.console import fail as _fail
 from flows.console import quiet_data_errors as _quiet_data_errors
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
 from flows.score import compare_command, score_command
-from tasks.edition.errors import DATA_ERRORS, EditionBusyError
-from tasks.engine.framework import Framework
-from tasks.engine.method import read_method
-from tasks.engine.results import top_table
-from tasks.quality import load
 from tasks.warehouse.catalog import Catalog
 
 app = typer.Typer(
@@ -59,7 +54,9 @@ def run(
         temporary_settings,
     )
 
+    from flows.backfill_runner import wait_for_task_records
     from flows.edition import score_edition
+    from tasks.edition.errors import DATA_ERRORS, EditionBusyError
     from tasks.edition.pipeline import EDITION
 
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
@@ -120,6 +117,7 @@ def ingest(
     """Validate raw trade files into clean Parquet facts (warehouse/trade), new or changed files only."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from flows.backfill_runner import wait_for_task_records
     from flows.ingest import RUNNERS, shared_api, with_runner
 
     if runner not in RUNNERS:
@@ -135,7 +133,7 @@ def ingest(
         wait_for_task_records([str(state.state_details.flow_run_id)], always=True)
         try:
             summary = state.result()
-        except DATA_ERRORS as exc:
+        except _data_errors() as exc:
             _fail("the trade store was not updated: the raw files have problems", exc)
     console.print(
         f"[green]Trade store updated[/]: {len(summary['ingested'])} file(s) ingested, "
@@ -163,14 +161,14 @@ def validate(
         data = start(dry, edition)
         try:
             CHECKS.between(last="validate-inputs").run(data)
-        except DATA_ERRORS as exc:
+        except _data_errors() as exc:
             _fail(f"edition {edition}: the inputs cannot be read", exc)
         checked = data["checked"]
         outcomes, blocking = checked.outcomes, checked.blocking
         if not blocking:
             try:
                 CHECKS.between(first="check-inputs").run(data)
-            except DATA_ERRORS as exc:
+            except _data_errors() as exc:
                 _fail(f"edition {edition}: a cross-dataset check failed", exc)
             outcomes = outcomes + data["derived"]
     view = Table(title=f"Validation of edition {edition}'s inputs")
@@ -230,7 +228,7 @@ def report(
             console.print(f"edition {year}: {rebuild_report(catalog, year, target)}", highlight=False)
         if all_editions:
             console.print(f"every edition: {write_index(catalog)}", highlight=False)
-    except DATA_ERRORS as exc:
+    except _data_errors() as exc:
         _fail("the report could not be written", exc)
 
 
@@ -242,6 +240,11 @@ def show(
     top: Top = None,
 ) -> None:
     """Print the ranking of a published edition: rank, city, index and the five dimension scores."""
+    from tasks.engine.framework import Framework
+    from tasks.engine.method import read_method
+    from tasks.engine.results import top_table
+    from tasks.quality import load
+
     catalog = _catalog(None, warehouse, config)
     path = catalog.dataset(edition, "scores")
     if not path.exists():
@@ -249,7 +252,7 @@ def show(
     try:
         framework = Framework.from_table(load.read_csv(catalog.framework, load.FRAMEWORK))
         n = top or read_method(catalog.method).results.top_n
-    except DATA_ERRORS as exc:
+    except _data_errors() as exc:
         _fail("cannot read the framework or method", exc)
     scores = pd.read_parquet(path)
     table = top_table(scores, framework, n)
@@ -284,7 +287,7 @@ def export(
     folder = catalog.edition_dir(edition).resolve()  # one version, even if a run publishes meanwhile
     try:
         written = write_workbook(catalog, edition, folder, xlsx)
-    except (*DATA_ERRORS, OSError) as exc:  # a file of the edition missing, the target not writable
+    except (*_data_errors(), OSError) as exc:  # a file of the edition missing, the target not writable
         _fail(f"edition {edition} could not be exported", exc)
     console.print(f"[green]Wrote edition {edition}[/] to {written}", highlight=False)
 
@@ -329,6 +332,14 @@ def _preflight(catalog: Catalog, edition: int, writes: bool = True) -> None:
 
 def _fmt(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.4f}"
+
+
+def _data_errors() -> tuple[type[Exception], ...]:
+    """The input errors a command reports in one message; an `except` evaluates this only when
+    something was raised, so that their modules (the quality layer) load only then."""
+    from tasks.edition.errors import DATA_ERRORS
+
+    return DATA_ERRORS
 
 
 def _catalog(raw: Path | None, warehouse: Path | None, config: Path | None) -> Catalog:

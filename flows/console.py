@@ -9,9 +9,6 @@ from typing import NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from tasks.edition.backfill import is_data_error
-from tasks.edition.errors import DATA_ERRORS, EditionBusyError
-
 # Wide enough for the tables when output goes to a file or a CI log. No emoji codes: a cell
 # `root:x:0:0` quoted in a message must print as it is, not as `root❌0:0`.
 console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
@@ -34,6 +31,8 @@ class NoTracebackForDataErrors(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from tasks.edition.backfill import is_data_error
+
         if record.exc_info and is_data_error(record.exc_info[1]):
             record.exc_info, record.exc_text = None, None
             record.data_error = True
@@ -65,6 +64,8 @@ def quiet_data_errors() -> None:
 
 def _data_error_names() -> set[str]:
     """The data errors' class names, subclasses included (known once their modules are imported)."""
+    from tasks.edition.errors import DATA_ERRORS, EditionBusyError
+
     found, todo = set(), [*DATA_ERRORS, EditionBusyError]
     while todo:
         cls = todo.pop()
