@@ -126,6 +126,9 @@ def seeded_warehouse(template: Path, target: Path) -> Path:
     return target
 
 
+ARTIFACTS = ("edition-2018-ranking", "edition-2018-summary")  # what the run leaves in Prefect
+
+
 @pytest.fixture(scope="session")
 def published_2018(request, shipped_store, tmp_path_factory) -> tuple[Path, dict]:
     """The 2018 edition scored once by the real flow from the shipped raw/ into a warehouse that
@@ -139,9 +142,35 @@ def published_2018(request, shipped_store, tmp_path_factory) -> tuple[Path, dict
         warehouse = seeded_warehouse(shipped_store, folder / "warehouse")
         summary = score_edition(2018, warehouse_dir=str(warehouse))
         (folder / "summary.json").write_text(json.dumps(summary))
+        (folder / "artifacts.json").write_text(json.dumps(read_artifacts(ARTIFACTS)))
 
     folder = made_once(tmp_path_factory, "published-2018", make)
     return folder / "warehouse", json.loads((folder / "summary.json").read_text())
+
+
+def read_artifacts(keys: tuple[str, ...]) -> dict[str, str | None]:
+    """The newest artifact of each key, as this process's Prefect API holds it."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def newest() -> dict[str, str | None]:
+        async with get_client() as client:
+            found = {}
+            for key in keys:
+                only = ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+                artifacts = await client.read_artifacts(artifact_filter=only)
+                found[key] = str(artifacts[-1].data) if artifacts else None
+            return found
+
+    return asyncio.run(newest())
+
+
+def published_artifacts(published: Path) -> dict[str, str | None]:
+    """The artifacts `published_2018`'s run left, read from the API of the worker that ran it
+    (right after the run: the other worker's server never saw that run)."""
+    return json.loads((published.parent / "artifacts.json").read_text())
 
 
 @pytest.fixture(scope="session")
