@@ -19,7 +19,7 @@ import pytest
 from tasks.edition.pipeline import EDITION, run_edition, start
 from tasks.quality.validation import DataValidationError
 from tasks.warehouse.catalog import EDITION_DATASETS, PROJECT_ROOT, Catalog
-from tests.conftest import copy_warehouse, seeded_warehouse, tree_digest
+from tests.conftest import copy_warehouse, published_artifacts, seeded_warehouse, tree_digest
 
 
 def index_scores(catalog: Catalog, edition: int = 2018) -> pd.Series:
@@ -241,20 +241,9 @@ def test_a_second_run_of_the_same_edition_waits_or_fails_clearly(sample_edition)
     assert tree_digest(catalog.edition_dir(2018)) == before
 
 
-def test_runs_leave_a_ranking_and_a_summary_artifact(sample_edition):
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async def latest(key):
-        async with get_client() as client:
-            found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-            )
-            return found[-1]
-
-    ranking = asyncio.run(latest("edition-2018-ranking"))
-    assert "Ningbo" in str(ranking.data) and "69.3453" in str(ranking.data)
-    summary = asyncio.run(latest("edition-2018-summary"))
-    assert "Edition 2018 published" in summary.data and "rows quarantined" in summary.data
+def test_runs_leave_a_ranking_and_a_summary_artifact(published_2018):
+    """Read from Prefect by the worker whose server recorded the run (`published_artifacts`)."""
+    artifacts = published_artifacts(published_2018[0])
+    ranking, summary = artifacts["edition-2018-ranking"], artifacts["edition-2018-summary"]
+    assert "Ningbo" in ranking and "69.3453" in ranking
+    assert "Edition 2018 published" in summary and "rows quarantined" in summary
