@@ -35,7 +35,14 @@ def score_command(
     """Score any index with the engine and write every stage — no Prefect, no warehouse."""
     from tasks.engine.analysis import analyse
     from tasks.engine.analysis import audit as audit_checks
-    from tasks.engine.export import staged_folder, write_analysis, write_results, write_scores, write_stages
+    from tasks.engine.export import (
+        staged_folder,
+        write_analysis,
+        write_results,
+        write_scores,
+        write_stages,
+        write_table,
+    )
     from tasks.engine.index import compute_index
     from tasks.engine.method import read_method
     from tasks.engine.panel import compute_panel
@@ -47,18 +54,22 @@ def score_command(
         units = read_units(data, tree, settings)
         chosen = read_method(method)
         inputs = {"denominators": units.denominators, "groups": units.groups, "settings": settings}
-        if units.time:
-            if report:
-                fail("--report shows one period: give it a table without Time", None)
-            stages = compute_panel(units.indicators, tree, chosen, time=units.time, **inputs)
-        else:
-            stages = compute_index(units.indicators, tree, chosen, **inputs)
-        # Files are written on two more threads (Parquet's encoding releases the GIL) while the
-        # analysis runs, into a scratch folder that becomes --out's files only once all are written.
+        if units.time and report:
+            fail("--report shows one period: give it a table without Time", None)
+        # Files are written on two more threads (Parquet's encoding releases the GIL), the raw
+        # table while the engine runs, into a scratch folder that becomes --out's files only
+        # once all are written.
         with staged_folder(out) as scratch, ThreadPoolExecutor(max_workers=2) as pool:
+            raw = (units.indicators, scratch / "raw.parquet")
+            early = pool.submit(write_table, *raw)
+            if units.time:
+                stages = compute_panel(units.indicators, tree, chosen, time=units.time, **inputs)
+            else:
+                stages = compute_index(units.indicators, tree, chosen, **inputs)
+            early.result()
             writes = [pool.submit(write_results, stages, tree, scratch, units.names),
                       pool.submit(write_scores, stages, scratch),
-                      pool.submit(write_stages, stages, scratch)]  # fmt: skip
+                      pool.submit(write_stages, stages, scratch, raw)]  # fmt: skip
             written: set[str] = set()
 
             def write(tables: dict[str, pd.DataFrame]) -> None:
@@ -75,7 +86,8 @@ def score_command(
         results, analysis = out / writes[0].result().name, analysis | checks
     except (ValueError, FileNotFoundError) as exc:
         fail("the index could not be scored", exc)
-    table = pd.read_csv(results)
+    # results.csv is ranked best first: the top rows are the first, except in a panel (the last period)
+    table = pd.read_csv(results, nrows=None if units.time else max(top, 0))
     title = f"{tree.root}: top {top} of {len(stages.aggregated)} units"
     if units.time:
         latest = table[units.time].max()

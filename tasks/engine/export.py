@@ -74,24 +74,31 @@ def write_index(
     return write_results(stages, framework, out, names)
 
 
-def write_stages(stages: IndexStages, out: Path) -> None:
+def write_stages(stages: IndexStages, out: Path, written: tuple[pd.DataFrame, Path] | None = None) -> None:
     """Every stage, the reports, diagnostics and weights, as Parquet in `out`.
 
     A stage equal to the one before it is copied, not encoded again (at 10,000 x 100 most steps
-    change nothing, and zstd on random floats is most of the writing). Needs no analysis, so
-    that `coopindex score` writes these while it analyses."""
+    change nothing, and zstd on random floats is most of the writing). `written` is a frame
+    already in a file of `out` (`coopindex score` writes the raw table while the engine runs):
+    a stage equal to it is that file. Needs no analysis, so that `coopindex score` writes
+    these while it analyses."""
     out.mkdir(parents=True, exist_ok=True)
-    written: tuple[pd.DataFrame, Path] | None = None
     for stage in STAGES:
         frame, path = stages.stage(stage), out / f"{stage}.parquet"
         if written is not None and _same(frame, written[0]):
-            shutil.copyfile(written[1], path)  # a step that changed nothing: the same bytes, unencoded
+            if written[1] != path:  # a step that changed nothing: the same bytes, unencoded
+                shutil.copyfile(written[1], path)
         else:
-            write_parquet(_flat(frame), path)
+            write_table(frame, path)
             written = frame, path
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """A stage (units as rows) as Parquet, `unit` (and the time) as columns."""
+    write_parquet(_flat(frame), path)
 
 
 def write_scores(stages: IndexStages, out: Path) -> None:
