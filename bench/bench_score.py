@@ -72,7 +72,7 @@ def main() -> None:
     k, levels = len(framework.indicators), len(framework.levels)
     print(f"best of {ROUNDS} runs each")
     print("in process: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
-          + f"; total {same:.2f} s")  # fmt: skip
+          + f"; total without the audit {same:.2f} s")  # fmt: skip
     print(f"coopindex score, {size.units} units x {k} indicators x {levels} levels: {whole:.2f} s in a new "
           f"process (runs: {', '.join(f'{w:.2f}' for w in wholes)} s; start-up alone, coopindex --help: "
           f"{startup:.2f} s)")  # fmt: skip
