@@ -24,16 +24,6 @@ from tasks.warehouse.catalog import Catalog
 __all__ = ["backfill_command", "runs_command"]
 
 
-def __getattr__(name: str) -> object:
-    """`backfill` and `wait_for_task_records`, `flows.backfill_runner`'s, loaded on first use: the
-    other commands' start does not pay for the runner and the backfill plan."""
-    if name in ("backfill", "wait_for_task_records"):
-        from flows import backfill_runner
-
-        return getattr(backfill_runner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def backfill_command(
     start: Annotated[
         int | None,

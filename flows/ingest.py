@@ -82,7 +82,7 @@ def shared_api() -> Iterator[str]:
     scattered. So the URL is put in the environment the workers inherit, starting the
     temporary server here first when there is none: the same process-wide instance Prefect
     would start, stopped by Prefect at exit (wait for the task runs to be recorded before
-    that: `flows.backfill.wait_for_task_records(..., always=True)`).
+    that: `flows.backfill_runner.wait_for_task_records(..., always=True)`).
     """
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, temporary_settings

@@ -18,7 +18,8 @@ import typer
 from typer.testing import CliRunner
 
 import flows.edition  # noqa: F401 - Prefect sets up its console logging on this import: not inside CliRunner
-from flows.backfill import backfill, backfill_command, runs_command
+from flows.backfill import backfill_command, runs_command
+from flows.backfill_runner import backfill
 from flows.console import NoTracebackForDataErrors
 from tasks.edition.backfill import (
     Attempt,

@@ -214,7 +214,8 @@ def _transform_number(value: float, name: str, code: str, what: str) -> float:
 
 GOALPOST_CAPS = ("both", "none", "low", "high")
 TIES = ("min", "average", "max", "dense")
-_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+# The words a true-or-false setting may be written with (any case); R writes TRUE and FALSE, or T and F.
+FLAG_WORDS = dict.fromkeys(("true", "t", "yes", "1"), True) | dict.fromkeys(("false", "f", "no", "0"), False)
 
 
 def _number(options: Mapping[str, Any], key: str, code: str) -> float:
@@ -233,8 +234,8 @@ def _flag(value: Any, code: str, key: str) -> bool:
     if isinstance(value, bool | np.bool_):
         return bool(value)
     text = str(value).strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
+    if text in FLAG_WORDS:
+        return FLAG_WORDS[text]
     raise ValueError(f"indicator {code!r}: {key} {value!r} is not true or false")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.engine.framework import Framework
+from tasks.engine.normalise import FLAG_WORDS
 
 # COINr's iMeta column -> ours. Optional per-indicator settings keep their (lower-case) names.
 COINR_FRAMEWORK = {
@@ -39,8 +40,7 @@ COINR_SETTINGS = {
     "dist2targ_cap_max": "target_cap",
 }
 NODE_TYPES = {"Indicator", "Aggregate"}
-NUMERIC_SETTINGS = ("goalpost_low", "goalpost_high", "goalpost_scale", "target")  # empty = the method's
-_TRUE, _FALSE = {"true", "t", "1"}, {"false", "f", "0"}
+NUMERIC_SETTINGS = ("goalpost_low", "goalpost_high", "goalpost_scale", "target")  # empty: the default
 TIME_COLUMNS = ("Time", "time")  # COINr's purse: one row per unit and period
 
 
@@ -89,16 +89,16 @@ def _coinr_settings(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     TRUE or FALSE is `goalpost_cap` `both` or `none`."""
     table = table.rename(columns={k: v for k, v in COINR_SETTINGS.items() if v not in table.columns})
     if "goalpost_trunc2posts" in table.columns and "goalpost_cap" not in table.columns:
-        flags = table.pop("goalpost_trunc2posts")
-        text = flags.astype("str").str.strip().str.lower().where(flags.notna(), "")
-        bad = ~text.isin(_TRUE | _FALSE | {""})
+        cells = table.pop("goalpost_trunc2posts")
+        flags = cells.astype("str").str.strip().str.lower().map(FLAG_WORDS)
+        bad = flags.isna() & cells.notna()
         if bad.any():
             row = bad.idxmax()
             raise FormatError(
                 f"{path}, line {row + 2}: indicator {table.at[row, 'code']!r}: goalpost_trunc2posts "
-                f"{flags[row]!r} is not TRUE or FALSE"
+                f"{cells[row]!r} is not TRUE or FALSE"
             )
-        table["goalpost_cap"] = text.map(lambda t: "both" if t in _TRUE else "none" if t in _FALSE else None)
+        table["goalpost_cap"] = flags.map({True: "both", False: "none"})
     return table
 
 
