@@ -13,7 +13,7 @@ from rich.table import Table
 import flows  # noqa: F401 - sets Prefect defaults before Prefect is imported
 from flows.backfill import backfill_command, runs_command
 from flows.bench import bench_command
-from flows.console import console
+from flows.console import console, leave
 from flows.console import fail as _fail
 from flows.console import quiet_data_errors as _quiet_data_errors
 from flows.options import ConfigDir, RawDir, WarehouseDir, path_text
@@ -354,5 +354,18 @@ app.command("score")(score_command)
 app.command("compare")(compare_command)
 
 
+def main() -> None:
+    """The `coopindex` command: the app, its exit handlers, then out at once. The interpreter's
+    own teardown frees every object of a run one by one, ~1 s after an edition run (measured)
+    with nothing left to write: exit handlers (Prefect's log and event flushes, the temporary
+    server's stop, logging's) run first. An exception that is not an exit keeps the usual way out."""
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    leave(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import sys
+import threading
 from typing import NoReturn
 
 from rich.console import Console
@@ -20,6 +23,24 @@ def fail(headline: str, exc: BaseException | None = None) -> NoReturn:
     if exc is not None:
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
     sys.exit(1)
+
+
+def leave(code: object) -> NoReturn:
+    """Exit with `code` (as `sys.exit` reads it) once what a normal exit waits for is done:
+    the other non-daemon threads joined, the exit handlers run, stdout and stderr flushed;
+    then `os._exit`, without the interpreter's teardown of every remaining object."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # what the interpreter runs at exit, in the same (reverse) order
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 class NoTracebackForDataErrors(logging.Filter):
