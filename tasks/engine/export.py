@@ -98,14 +98,14 @@ def write_stages(stages: IndexStages, out: Path, written: tuple[pd.DataFrame, Pa
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """A stage (units as rows) as Parquet, `unit` (and the time) as columns."""
-    write_parquet(_flat(frame), path)
+    write_parquet(_flat(frame), path, float_dictionary=False)
 
 
 def write_scores(stages: IndexStages, out: Path) -> None:
     """The long scores (unit x node: value, score, rank, weight) as `out/scores.parquet`: the
     largest file, apart from the stages so that another thread can write it."""
     out.mkdir(parents=True, exist_ok=True)
-    write_parquet(stages.scores, out / "scores.parquet")
+    write_parquet(stages.scores, out / "scores.parquet", float_dictionary=False)
 
 
 def write_analysis(analysis: dict[str, pd.DataFrame], out: Path) -> None:
