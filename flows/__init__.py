@@ -4,9 +4,12 @@ Importing this package sets Prefect defaults for an embedded, project-local setu
 Prefect itself is imported (environment variables the user set still win):
 
 - PREFECT_HOME in the project's `.prefect/`, so `make run` needs no server and no home dir;
-- the task-run recorder writes in batches: with its default (one record at a time) the
-  temporary server is stopped at exit before it has written them, and records are lost
-  (PrefectHQ/prefect#16299, measured in shared/notes/field-notes.md);
+- the task-run recorder writes each record as it arrives (Prefect's default batch of one,
+  written out): a temporary server stopped before it has written them loses records
+  (PrefectHQ/prefect#16299), so every command that stops one first waits until its runs'
+  task runs are recorded (`flows.backfill_runner.wait_for_task_records`). A batch of 100 and
+  the shortest flush interval (1 s) kept that wait at 0.3-0.5 s after each run; one at a time,
+  ~0.05 s (measured on a warm `coopindex run`);
 - no analytics (also removes a "database is locked" traceback on exit);
 - the `coopindex` loggers (per-file progress of the trade ingest) in every run's logs.
 
@@ -23,9 +26,8 @@ from tasks.warehouse.catalog import PROJECT_ROOT
 PREFECT_DEFAULTS = {
     "PREFECT_HOME": str(PROJECT_ROOT / ".prefect"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "1",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     # The project's own loggers (the trade ingest's per-file progress) go to the run's logs too.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "coopindex",
