@@ -26,18 +26,18 @@ def fail(headline: str, exc: BaseException | None = None) -> NoReturn:
 
 
 def leave(code: object) -> NoReturn:
-    """Exit with `code` (as `sys.exit` reads it) once what a normal exit waits for is done:
-    the other non-daemon threads joined, the exit handlers run, stdout and stderr flushed;
-    then `os._exit`, without the interpreter's teardown of every remaining object."""
+    """Exit with `code` (as `sys.exit` reads it) once what a normal exit does first is done,
+    in its order: the other non-daemon threads joined and the threads' exit hooks run (Prefect
+    drains its log and event workers there, while the temporary server still answers), then
+    the exit handlers (the server's stop among them), stdout and stderr flushed; then
+    `os._exit`, without the interpreter's teardown of every remaining object."""
     if code is None:
         code = 0
     elif not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()  # what the interpreter runs at exit, in the same (reverse) order
+    threading._shutdown()  # type: ignore[attr-defined]  # both are what Py_FinalizeEx calls
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(code)

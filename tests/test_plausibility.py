@@ -3,13 +3,16 @@ usual months, a city trading more than the country. Real GX, real files."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.edition.pipeline import EDITION
 from tasks.quality import load
 from tasks.quality.quarantine import triage
 from tasks.quality.validation import validate
@@ -140,3 +143,12 @@ def test_coopindex_run_quarantines_a_1e300_row_and_publishes_the_rest(raw_copy, 
     scores = pd.read_parquet(warehouse / "edition=2018" / "scores.parquet")
     facts = pd.read_parquet(warehouse / "edition=2018" / "trade_facts.parquet")
     assert facts["value_cny"].max() < 1e11 and scores.select_dtypes("number").abs().max().max() < 1e6
+    # What the run sent its temporary server was written before the command stopped it: every
+    # task run, and the logs up to the flow's last line.
+    with contextlib.closing(sqlite3.connect(prefect_home / "prefect.db")) as db:
+        (run_id,) = db.execute("SELECT id FROM flow_run WHERE name = 'edition-2018'").fetchone()
+        (task_runs,) = db.execute("SELECT count(*) FROM task_run WHERE flow_run_id = ?", (run_id,)).fetchone()
+        logs = [m for (m,) in db.execute("SELECT message FROM log WHERE flow_run_id = ?", (run_id,))]
+    assert task_runs == len(EDITION.steps)
+    assert "Finished in state Completed()" in logs
+    assert any(m.startswith("published edition 2018") for m in logs)
