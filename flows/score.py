@@ -40,10 +40,11 @@ def score_command(
         write_analysis,
         write_results,
         write_scores,
+        write_stage_tables,
         write_stages,
         write_table,
     )
-    from tasks.engine.index import compute_index
+    from tasks.engine.index import PREPARED, Prepared, compute_index
     from tasks.engine.method import read_method
     from tasks.engine.panel import compute_panel
     from tasks.engine.units import read_framework, read_units
@@ -56,20 +57,28 @@ def score_command(
         inputs = {"denominators": units.denominators, "groups": units.groups, "settings": settings}
         if units.time and report:
             fail("--report shows one period: give it a table without Time", None)
-        # Files are written on two more threads (Parquet's encoding releases the GIL), the raw
-        # table while the engine runs, into a scratch folder that becomes --out's files only
+        # Files are written on two more threads (Parquet's encoding releases the GIL), the first
+        # stages while the engine runs, into a scratch folder that becomes --out's files only
         # once all are written.
         with staged_folder(out) as scratch, ThreadPoolExecutor(max_workers=2) as pool:
             raw = (units.indicators, scratch / "raw.parquet")
-            early = pool.submit(write_table, *raw)
+            early = pool.submit(lambda: write_table(*raw) or raw)
+
+            def prepared(part: Prepared) -> None:
+                """The stages up to the treatment, written after the raw table while the engine
+                normalises and aggregates."""
+                nonlocal early
+                before = early
+                early = pool.submit(lambda: write_stage_tables(part, PREPARED, scratch, before.result()))
+
             if units.time:
                 stages = compute_panel(units.indicators, tree, chosen, time=units.time, **inputs)
             else:
-                stages = compute_index(units.indicators, tree, chosen, **inputs)
-            early.result()
+                stages = compute_index(units.indicators, tree, chosen, **inputs, on_prepared=prepared)
+            last = early.result()
             writes = [pool.submit(write_results, stages, tree, scratch, units.names),
                       pool.submit(write_scores, stages, scratch),
-                      pool.submit(write_stages, stages, scratch, raw)]  # fmt: skip
+                      pool.submit(write_stages, stages, scratch, last)]  # fmt: skip
             written: set[str] = set()
 
             def write(tables: dict[str, pd.DataFrame]) -> None:

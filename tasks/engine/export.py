@@ -10,7 +10,7 @@ import csv
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,26 +74,43 @@ def write_index(
     return write_results(stages, framework, out, names)
 
 
-def write_stages(stages: IndexStages, out: Path, written: tuple[pd.DataFrame, Path] | None = None) -> None:
+Written = tuple[pd.DataFrame, Path]  # a frame and the file of `out` that holds it
+
+
+def write_stages(stages: IndexStages, out: Path, written: Written | None = None) -> None:
     """Every stage, the reports, diagnostics and weights, as Parquet in `out`.
 
-    A stage equal to the one before it is copied, not encoded again (at 10,000 x 100 most steps
-    change nothing, and zstd on random floats is most of the writing). `written` is a frame
-    already in a file of `out` (`coopindex score` writes the raw table while the engine runs):
-    a stage equal to it is that file. Needs no analysis, so that `coopindex score` writes
-    these while it analyses."""
+    Needs no analysis, so that `coopindex score` writes these while it analyses. `written` is
+    the last stage already in `out` (`write_stage_tables`: the command writes the first
+    stages while the engine goes on): the stages up to it are not written again."""
     out.mkdir(parents=True, exist_ok=True)
-    for stage in STAGES:
-        frame, path = stages.stage(stage), out / f"{stage}.parquet"
+    done = STAGES.index(written[1].stem) + 1 if written is not None else 0
+    write_stage_tables(stages, STAGES[done:], out, written)
+    for name, report in (stages.reports | stages.diagnostics).items():
+        write_parquet(report, out / f"{name}.parquet")
+    write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+
+
+def write_stage_tables(
+    source: object, names: Iterable[str], out: Path, written: Written | None = None
+) -> Written:
+    """The stages `names` of `source` (an `IndexStages`, or the engine's `Prepared` stages up
+    to the treatment) as `out/<stage>.parquet`, in order; returns the last one written.
+
+    A stage equal to the one before it (`written`, to begin with) is copied, not encoded again
+    (at 10,000 x 100 most steps change nothing, and zstd on random floats is most of the
+    writing)."""
+    for stage in names:
+        frame, path = getattr(source, stage), out / f"{stage}.parquet"
         if written is not None and _same(frame, written[0]):
             if written[1] != path:  # a step that changed nothing: the same bytes, unencoded
                 shutil.copyfile(written[1], path)
         else:
             write_table(frame, path)
-            written = frame, path
-    for name, report in (stages.reports | stages.diagnostics).items():
-        write_parquet(report, out / f"{name}.parquet")
-    write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
+        written = frame, path
+    if written is None:
+        raise ValueError("no stage to write")
+    return written
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

@@ -9,6 +9,7 @@ ASEM example screens the imputed data instead (`screen: {after: impute}`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -25,6 +26,7 @@ from tasks.engine.treat import TreatResult, treat
 from tasks.engine.weight import WEIGHTERS
 
 STAGES = ("raw", "denominated", "screened", "imputed", "treated", "normalised", "aggregated")
+PREPARED = STAGES[1:5]  # the stages `Prepared` adds to the raw table
 PANEL_IMPUTATION = {"latest", "interpolate"}
 
 
@@ -86,6 +88,7 @@ def compute_index(
     groups: pd.DataFrame | None = None,
     settings: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
+    on_prepared: Callable[[Prepared], object] | None = None,
 ) -> IndexStages:
     """Run every step of `method` on `raw` (units x indicators).
 
@@ -93,12 +96,15 @@ def compute_index(
     `settings` holds per-indicator settings from the framework table (`denominator`,
     `normalise`, goalposts, `transform`, `treat`, `aggregate` ...), indexed by indicator code.
     `history` holds earlier years' (denominated) values, indexed by (unit, year), for the
-    panel imputations `latest` and `interpolate`.
+    panel imputations `latest` and `interpolate`. `on_prepared` is called with the stages up to
+    the treatment as soon as they exist (`coopindex score` writes them while the rest runs).
     """
     settings = settings if settings is not None else pd.DataFrame(index=framework.indicators)
     prepared = prepare_index(
         raw, framework, method, denominators=denominators, groups=groups, settings=settings, history=history
     )
+    if on_prepared is not None:
+        on_prepared(prepared)
     normalised = normalise_treated(prepared.treated, framework, method, settings)
     return finish_index(prepared, normalised, framework, method)
 
