@@ -179,6 +179,18 @@ def read_artifacts(keys: tuple[str, ...]) -> dict[str, str | None]:
     return asyncio.run(newest())
 
 
+def run_data_steps(catalog: Catalog, edition: int):
+    """`run_edition` without the steps that write the report and the workbook (seconds a run,
+    mostly the report's): for tests of the data an edition publishes, which read neither. The
+    edition is still staged, given its manifest and published; the report and the workbook have
+    their own tests (test_report*.py, test_workbook.py, and every real flow run)."""
+    from tasks.edition.pipeline import EDITION, Pipeline, start
+
+    data_steps = Pipeline(tuple(s for s in EDITION.steps if s.name not in ("write-workbook", "write-report")))
+    data_steps.check()
+    return data_steps.run(start(catalog, edition))
+
+
 def published_artifacts(published: Path) -> dict[str, str | None]:
     """The artifacts `published_2018`'s run left, read from the API of the worker that ran it
     (right after the run: the other worker's server never saw that run)."""
