@@ -20,6 +20,7 @@ from tasks.warehouse.catalog import Catalog
 from tests.conftest import copy_warehouse, made_once
 
 BUILT: dict[Path, Catalog] = {}
+MAKES_FOR_OTHERS = True  # the browser tests read its warehouse: it comes early (conftest)
 
 
 def two_editions(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Catalog:
