@@ -37,8 +37,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     worker finishing a long module alone at the end. Of the slow ones, the first that needs the
     session's published edition (`published_2018`, minutes to make) leads, then those that do
     not: the other worker works on them meanwhile instead of waiting for the edition (measured:
-    one worker ~45 s idle on its lock when the second slow module also needed it)."""
+    one worker ~45 s idle on its lock when the second slow module also needed it). A module that
+    makes something once for the run that a later module reads too (`MAKES_FOR_OTHERS = True`)
+    is ordered as a slow one: made by the time the reader comes, instead of the two starting
+    together and one idling on the lock (measured: ~10 s)."""
     slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    slow |= {item.module.__name__ for item in items if getattr(item.module, "MAKES_FOR_OTHERS", False)}
     shared = {item.module.__name__ for item in items if "published_2018" in item.fixturenames}
     maker = next((item.module.__name__ for item in items if item.module.__name__ in slow & shared), None)
 
@@ -177,6 +181,18 @@ def read_artifacts(keys: tuple[str, ...]) -> dict[str, str | None]:
             return found
 
     return asyncio.run(newest())
+
+
+def run_data_steps(catalog: Catalog, edition: int):
+    """`run_edition` without the steps that write the report and the workbook (seconds a run,
+    mostly the report's): for tests of the data an edition publishes, which read neither. The
+    edition is still staged, given its manifest and published; the report and the workbook have
+    their own tests (test_report*.py, test_workbook.py, and every real flow run)."""
+    from tasks.edition.pipeline import EDITION, Pipeline, start
+
+    data_steps = Pipeline(tuple(s for s in EDITION.steps if s.name not in ("write-workbook", "write-report")))
+    data_steps.check()
+    return data_steps.run(start(catalog, edition))
 
 
 def published_artifacts(published: Path) -> dict[str, str | None]:

@@ -3,7 +3,8 @@
 The figures and outputs are read from the edition published by the real Prefect flow (the
 session's `published_2018`, as `coopindex run` publishes it). The other runs here check data
 logic (other editions, bad rows, a broken reference file), so they run the declared pipeline
-in memory: the same steps the flow runs as tasks, without Prefect.
+in memory: the same steps the flow runs as tasks, without Prefect (and those that only read
+data, without the report and workbook steps: `run_data_steps`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import pytest
 from tasks.edition.pipeline import EDITION, run_edition, start
 from tasks.quality.validation import DataValidationError
 from tasks.warehouse.catalog import EDITION_DATASETS, PROJECT_ROOT, Catalog
-from tests.conftest import copy_warehouse, published_artifacts, seeded_warehouse, tree_digest
+from tests.conftest import (
+    copy_warehouse,
+    published_artifacts,
+    run_data_steps,
+    seeded_warehouse,
+    tree_digest,
+)
 
 
 def index_scores(catalog: Catalog, edition: int = 2018) -> pd.Series:
@@ -122,8 +129,8 @@ def test_a_broken_reference_file_stops_the_run_and_changes_nothing(published_201
 def test_other_editions_follow_membership_and_replace_only_themselves(sample_edition, tmp_path):
     catalog, _ = sample_edition
     before_2018 = tree_digest(catalog.edition_dir(2018))
-    run_edition(catalog, 2019)
-    run_edition(catalog, 2013)
+    run_data_steps(catalog, 2019)
+    run_data_steps(catalog, 2013)
     assert tree_digest(catalog.edition_dir(2018)) == before_2018
 
     partners_2019 = set(pd.read_parquet(catalog.dataset(2019, "trade_facts"))["partner"])
@@ -191,7 +198,7 @@ def two_bad_rows(shipped_store, tmp_path_factory) -> tuple[Catalog, dict]:
     _break_values(raw / "trade" / "2018" / "2018-03.csv", [40])
 
     catalog = Catalog.at(raw, seeded_warehouse(shipped_store, base / "warehouse"))
-    return catalog, run_edition(catalog, 2018)["manifest"]["summary"]
+    return catalog, run_data_steps(catalog, 2018)["manifest"]["summary"]
 
 
 def test_a_few_bad_rows_are_quarantined_and_the_rest_published(two_bad_rows):

@@ -12,14 +12,13 @@ import pandas as pd
 import pytest
 
 from tasks.edition.checks import history_checks
-from tasks.edition.pipeline import run_edition
 from tasks.quality.data_docs import page_name
 from tasks.quality.quarantine import triage
 from tasks.quality.validation import validate
 from tasks.trade.history import DATASET, history_frame, with_history
 from tasks.trade.store import view
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
-from tests.conftest import seeded_warehouse
+from tests.conftest import run_data_steps, seeded_warehouse
 
 SUITES = PROJECT_ROOT / "expectations"
 # BJS exports to Albania in HS chapter 94, July 2018: 98,538.18 CNY, 1.19 times the median of
@@ -128,7 +127,7 @@ def _wild_edition(shipped_store: Path, root: Path, suites: Path | None = None) -
     catalog = Catalog.at(raw, seeded_warehouse(shipped_store, root / "warehouse"))
     if suites is not None:
         catalog = dataclasses.replace(catalog, expectations=suites)
-    return catalog, run_edition(catalog, 2018)
+    return catalog, run_data_steps(catalog, 2018)
 
 
 @pytest.fixture(scope="module")

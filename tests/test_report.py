@@ -1,7 +1,8 @@
 """The edition report without a browser: what it is built from, and that it stays offline.
 
-One warehouse for the module: the session's published 2018 edition (whose run wrote its
-report) with 2017 published beside it in memory, then the 2018 report rebuilt against both.
+One warehouse for the run (the browser tests read it too): the session's published 2018
+edition (whose run wrote its report) with 2017 published beside it in memory, then the 2018
+report rebuilt against both.
 """
 
 from __future__ import annotations
@@ -16,22 +17,26 @@ import pytest
 from tasks.report.build import rebuild_report, report_data, write_index
 from tasks.report.data import moves
 from tasks.warehouse.catalog import Catalog
-from tests.conftest import copy_warehouse
+from tests.conftest import copy_warehouse, made_once
 
 BUILT: dict[Path, Catalog] = {}
+MAKES_FOR_OTHERS = True  # the browser tests read its warehouse: it comes early (conftest)
 
 
 def two_editions(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """2018 (the real flow run) and 2017 (in memory) published, every report written; built
-    once per session for this module and the browser tests."""
+    once for the whole run (`made_once`: this module and the browser tests may run in the two
+    workers at once), which only read it."""
     if pristine not in BUILT:
         from tasks.edition.pipeline import run_edition
 
-        catalog = Catalog(warehouse=copy_warehouse(pristine, tmp_path_factory.mktemp("report") / "warehouse"))
-        run_edition(catalog, 2017)
-        rebuild_report(catalog, 2018)
-        write_index(catalog)
-        BUILT[pristine] = catalog
+        def make(folder: Path) -> None:
+            catalog = Catalog(warehouse=copy_warehouse(pristine, folder / "warehouse"))
+            run_edition(catalog, 2017)
+            rebuild_report(catalog, 2018)
+            write_index(catalog)
+
+        BUILT[pristine] = Catalog(warehouse=made_once(tmp_path_factory, "two-editions", make) / "warehouse")
     return BUILT[pristine]
 
 
