@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint sample bench help
 
+# Every command and test process imports the project's modules: let Python keep their bytecode
+# (a shell with PYTHONDONTWRITEBYTECODE set would compile them again in each process).
+unexport PYTHONDONTWRITEBYTECODE
+
 help:
 	@echo "make run    - set up .venv and score the 2018 edition from the shipped sample"
 	@echo "make test   - set up .venv and run the test suite"
