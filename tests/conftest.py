@@ -188,11 +188,11 @@ def run_data_steps(catalog: Catalog, edition: int):
     mostly the report's): for tests of the data an edition publishes, which read neither. The
     edition is still staged, given its manifest and published; the report and the workbook have
     their own tests (test_report*.py, test_workbook.py, and every real flow run)."""
-    from tasks.edition.pipeline import EDITION, Pipeline, start
+    from tasks.edition.pipeline import EDITION, run_edition
 
-    data_steps = Pipeline(tuple(s for s in EDITION.steps if s.name not in ("write-workbook", "write-report")))
+    data_steps = EDITION.without("write-workbook", "write-report")
     data_steps.check()
-    return data_steps.run(start(catalog, edition))
+    return run_edition(catalog, edition, data_steps)
 
 
 def published_artifacts(published: Path) -> dict[str, str | None]:

@@ -30,6 +30,16 @@ def test_a_step_whose_function_cannot_take_its_inputs_is_refused():
         Pipeline((Step("two", len, ("catalog", "edition")),)).check()
 
 
+def test_a_slice_without_steps_keeps_the_others_in_order_and_names_only_real_steps():
+    kept = EDITION.without("write-workbook", "write-report")
+    assert [s.name for s in kept.steps] == [
+        s.name for s in EDITION.steps if s.name not in ("write-workbook", "write-report")
+    ]
+    kept.check()
+    with pytest.raises(KeyError, match="no step 'write-reports'"):
+        EDITION.without("write-reports")
+
+
 def test_validate_runs_the_checks_and_writes_nothing():
     assert not any(s.writes for s in CHECKS.steps)
     assert CHECKS.steps[-1].name == "check-derived"

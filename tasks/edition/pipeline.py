@@ -76,6 +76,11 @@ class Pipeline:
         stop = names.index(self.step(last).name) + 1 if last else len(names)
         return Pipeline(self.steps[start:stop])
 
+    def without(self, *names: str) -> Pipeline:
+        """The steps except `names` (each must be a step)."""
+        dropped = {self.step(name).name for name in names}
+        return Pipeline(tuple(s for s in self.steps if s.name not in dropped))
+
     def read_only(self) -> Pipeline:
         """The steps that write nothing to the warehouse."""
         return Pipeline(tuple(s for s in self.steps if not s.writes))
