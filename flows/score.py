@@ -61,8 +61,7 @@ def score_command(
         # stages while the engine runs, into a scratch folder that becomes --out's files only
         # once all are written.
         with staged_folder(out) as scratch, ThreadPoolExecutor(max_workers=2) as pool:
-            raw = (units.indicators, scratch / "raw.parquet")
-            early = pool.submit(lambda: write_table(*raw) or raw)
+            early = pool.submit(write_table, units.indicators, scratch / "raw.parquet")
 
             def prepared(part: Prepared) -> None:
                 """The stages up to the treatment, written after the raw table while the engine

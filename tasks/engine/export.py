@@ -10,7 +10,7 @@ import csv
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,18 +84,19 @@ def write_stages(stages: IndexStages, out: Path, written: Written | None = None)
     the last stage already in `out` (`write_stage_tables`: the command writes the first
     stages while the engine goes on): the stages up to it are not written again."""
     out.mkdir(parents=True, exist_ok=True)
-    done = STAGES.index(written[1].stem) + 1 if written is not None else 0
-    write_stage_tables(stages, STAGES[done:], out, written)
+    if written is None:
+        written = write_stage_tables(stages, STAGES[:1], out)
+    write_stage_tables(stages, STAGES[STAGES.index(written[1].stem) + 1 :], out, written)
     for name, report in (stages.reports | stages.diagnostics).items():
         write_parquet(report, out / f"{name}.parquet")
     write_parquet(stages.weights.rename("weight").rename_axis("code").reset_index(), out / "weights.parquet")
 
 
 def write_stage_tables(
-    source: object, names: Iterable[str], out: Path, written: Written | None = None
+    source: object, names: Sequence[str], out: Path, written: Written | None = None
 ) -> Written:
     """The stages `names` of `source` (an `IndexStages`, or the engine's `Prepared` stages up
-    to the treatment) as `out/<stage>.parquet`, in order; returns the last one written.
+    to the treatment) as `out/<stage>.parquet`, in order; returns the last one.
 
     A stage equal to the one before it (`written`, to begin with) is copied, not encoded again
     (at 10,000 x 100 most steps change nothing, and zstd on random floats is most of the
@@ -108,14 +109,15 @@ def write_stage_tables(
         else:
             write_table(frame, path)
         written = frame, path
-    if written is None:
-        raise ValueError("no stage to write")
+    assert written is not None, "no stage named, none written before"
     return written
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """A stage (units as rows) as Parquet, `unit` (and the time) as columns."""
+def write_table(frame: pd.DataFrame, path: Path) -> Written:
+    """A stage (units as rows) as Parquet, `unit` (and the time) as columns; returns both, for
+    the next stage to be compared with."""
     write_parquet(_flat(frame), path, float_dictionary=False)
+    return frame, path
 
 
 def write_scores(stages: IndexStages, out: Path) -> None:

@@ -46,8 +46,8 @@ def to_svg(fig: Figure, salt: str, label: str) -> str:
 
 
 def _figure(width: float, height: float, margins: Mapping[str, float] | None = None) -> Figure:
-    """A figure laid out by constrained layout, or by fixed `margins` (much faster: the city
-    pages' small charts, whose labels are known)."""
+    """A figure laid out by constrained layout, or by fixed `margins` (much faster: charts
+    whose labels are known, their margins from `_label_inches`)."""
     with mpl.rc_context(STYLE):
         if margins is None:
             return Figure(figsize=(width, height), layout="constrained")
@@ -60,7 +60,7 @@ def _rows_figure(width: float, labels: Sequence[str]) -> Figure:
     """A figure of one row per city, labelled on the left, its margins fixed from the longest
     label (9 pt) instead of found by constrained layout, which is most of such a chart's cost."""
     height = 0.6 + 0.24 * len(labels)
-    left = _text_inches(max((len(t) for t in labels), default=10), 9) + 0.15
+    left = _label_inches(labels, 9) + 0.15
     return _figure(width, height, {"left": left / width, "right": 0.98, "top": 1 - 0.12 / height,
                                    "bottom": 0.48 / height})  # fmt: skip
 
@@ -159,8 +159,7 @@ def distributions(raw: pd.DataFrame, normalised: pd.DataFrame, names: Mapping[st
     height in a row on both sides. Two axes, not one per indicator: 46 axes' ticks cost ~0.5 s."""
     indicators = list(raw.columns)
     height = 0.4 * len(indicators) + 0.8
-    longest = max((len(names[c]) for c in indicators), default=10)
-    left = min(0.4, 0.03 + _text_inches(longest, 7) / 8)
+    left = min(0.4, 0.03 + _label_inches([names[c] for c in indicators], 7) / 8)
     with mpl.rc_context(STYLE):
         fig = _figure(8, height, {"left": left, "right": 0.98, "top": 1 - 0.35 / height,
                                   "bottom": 0.45 / height, "wspace": 0.06})  # fmt: skip
@@ -204,9 +203,9 @@ def _value(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1_000 else f"{value:.3g}"
 
 
-def _text_inches(characters: int, points: float) -> float:
-    """The width of a label of that many characters: ~0.55 em a character in DejaVu Sans."""
-    return characters * points * 0.55 / 72
+def _label_inches(labels: Sequence[str], points: float) -> float:
+    """The width of the longest of `labels` at `points`: ~0.55 em a character in DejaVu Sans."""
+    return max((len(t) for t in labels), default=10) * points * 0.55 / 72
 
 
 def heatmap(
@@ -215,7 +214,7 @@ def heatmap(
 ) -> str:  # fmt: skip
     """A correlation matrix from -1 (red) to 1 (blue), nodes in framework order; flagged
     pairs (near-duplicate or negative siblings) are ringed."""
-    label = _text_inches(max((len(t) for t in labels), default=10), 7) + 0.1
+    label = _label_inches(labels, 7) + 0.1
     with mpl.rc_context(STYLE):
         # Fixed margins from the longest label: constrained layout costs half the chart here.
         fig = _figure(8.5, 7.5, {"left": label / 8.5, "right": 0.97, "bottom": label / 7.5,
