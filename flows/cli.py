@@ -43,9 +43,10 @@ def run(
 ) -> None:
     """Run the Prefect flow that scores one edition and publishes it, then print the top cities."""
     _preflight(_catalog(raw, warehouse, config), edition)
+    from flows import workers
     from flows.ephemeral import start
 
-    server = start()  # comes up while the steps are imported
+    server = start()  # before Prefect is imported: it comes up while the steps are imported
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -61,11 +62,14 @@ def run(
 
     # One flow run per command: the heartbeat thread would only add ~1 s at exit.
     settings: dict = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if server is not None and not server.needed():
+        server = None  # the profile names a server
     if server is not None:
         import great_expectations  # noqa: F401 - the first checks need it: imported while the server starts
 
         server.wait(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         settings |= {PREFECT_API_URL: server.api_url, PREFECT_UI_URL: ""}  # no UI: no "View at" link
+    workers.start()  # the report's second process: it imports while the first steps run
     _quiet_data_errors()
     with temporary_settings(settings):
         state = score_edition(

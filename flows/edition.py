@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.utilities.annotations import opaque
 
+from flows import workers
 from flows.artifacts import error_artifacts, publish_artifacts
 from tasks.edition.errors import DATA_ERRORS, EditionBusyError
 from tasks.edition.outputs import previous_scores, summary_markdown
@@ -96,7 +97,7 @@ def score_edition(
 
 
 def _score_edition(catalog: Catalog, edition: int) -> dict[str, Any]:
-    data = start(catalog, edition, _flow_run_id())
+    data = start(catalog, edition, _flow_run_id(), workers.current())
     seen: dict[str, Any] = {}
     try:
         EDITION.run(data, _execute, after=lambda step, data: _after(step, data, seen))

@@ -86,3 +86,22 @@ def test_correlations_are_published_and_charts_are_deterministic(catalog, tmp_pa
         assert docs.sub("", page.read_text()) == docs.sub("", rebuilt), page
     manifest = json.loads(catalog.manifest(2018).read_text())
     assert manifest["row_counts"]["outputs"]["correlations"] == len(corr)
+
+
+def test_city_pages_drawn_by_a_worker_are_the_same_bytes(catalog, tmp_path):
+    """`coopindex run` draws the city pages in a second process (flows.workers): the report
+    is the same, page for page, as one drawn in a single process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tasks.report.pages import build_report
+
+    data = report_data(catalog, 2018)
+    build_report(data, tmp_path / "alone")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        build_report(data, tmp_path / "shared", workers=pool)
+    alone = sorted(p.relative_to(tmp_path / "alone") for p in (tmp_path / "alone").rglob("*.html"))
+    shared = sorted(p.relative_to(tmp_path / "shared") for p in (tmp_path / "shared").rglob("*.html"))
+    assert alone == shared and len([p for p in alone if p.parts[0] == "cities"]) == 30
+    for page in alone:
+        assert (tmp_path / "alone" / page).read_bytes() == (tmp_path / "shared" / page).read_bytes(), page

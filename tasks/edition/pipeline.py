@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Iterable, MutableMapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,8 +34,9 @@ from tasks.report.workbook import stage_workbook
 from tasks.warehouse.catalog import Catalog
 from tasks.warehouse.publish import new_run_id, publish_edition, stage
 
-# What a run starts with; every other dataset is a step's output.
-PARAMETERS = ("catalog", "edition", "run_id", "flow_run_id", "started", "timings")
+# What a run starts with; every other dataset is a step's output. `workers`: an Executor that
+# steps may hand part of their work to (None: all of it in this process).
+PARAMETERS = ("catalog", "edition", "run_id", "flow_run_id", "started", "timings", "workers")
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,9 @@ EDITION = Pipeline(
               "derived", "reports", "stages", "datasets", "version"),
              "manifest"),
         Step("write-workbook", stage_workbook, ("catalog", "edition", "version"), "workbook", writes=True),
-        Step("write-report", write_edition_report, ("catalog", "edition", "version", "manifest", "clean"),
-             "report", writes=True, timeout_s=300),
+        Step("write-report", write_edition_report,
+             ("catalog", "edition", "version", "manifest", "clean", "workers"), "report", writes=True,
+             timeout_s=300),
         Step("publish-edition", publish_edition, ("catalog", "edition", "version", "manifest"), "published",
              writes=True, timeout_s=120),
     )
@@ -164,7 +167,9 @@ EDITION.check()
 CHECKS = EDITION.read_only().between(last="check-derived")
 
 
-def start(catalog: Catalog, edition: int, flow_run_id: str | None = None) -> dict[str, Any]:
+def start(
+    catalog: Catalog, edition: int, flow_run_id: str | None = None, workers: Executor | None = None
+) -> dict[str, Any]:
     """The parameters of a new run of `edition`."""
     return {
         "catalog": catalog,
@@ -173,6 +178,7 @@ def start(catalog: Catalog, edition: int, flow_run_id: str | None = None) -> dic
         "flow_run_id": flow_run_id,
         "started": datetime.now(UTC),
         "timings": {},
+        "workers": workers,
     }
 
 

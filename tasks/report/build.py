@@ -7,6 +7,7 @@ the framework and city names through the catalog, and decides where the report g
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,17 @@ def data_docs_link(catalog: Catalog, manifest: dict[str, Any], at: Path) -> str 
 
 
 def write_edition_report(
-    catalog: Catalog, edition: int, version: Path, manifest: dict[str, Any], clean: Any
-) -> Path:
+    catalog: Catalog, edition: int, version: Path, manifest: dict[str, Any], clean: Any,
+    workers: Executor | None = None,
+) -> Path:  # fmt: skip
     """The step: the report of the staged `version` into `version/report/`, so that it is
-    published (or not) with the edition, against the editions published now."""
+    published (or not) with the edition, against the editions published now (city pages drawn
+    by `workers` when given)."""
     current = read_edition(version, manifest)
     data = ReportData(current, published(catalog, skip=edition), clean.framework_table,
                       clean.cities, clean.method.results.top_n)  # fmt: skip
     link = data_docs_link(catalog, manifest, catalog.edition_report(edition))
-    return build_report(data, catalog.staged_report(version), link)
+    return build_report(data, catalog.staged_report(version), link, workers)
 
 
 def report_data(catalog: Catalog, edition: int) -> ReportData:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -62,57 +63,85 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def build_report(data: ReportData, out: Path, data_docs: str | None = None) -> Path:
+def build_report(data: ReportData, out: Path, data_docs: str | None = None,
+                 workers: Executor | None = None) -> Path:  # fmt: skip
     """Write every page of `data.current`'s report into `out`; returns its `index.html`.
 
     `data_docs` is the link to the run's Data Docs as the pages should write it (relative
-    to `out`, or a file URI), None when there are none.
+    to `out`, or a file URI), None when there are none. With `workers`, the city pages (about
+    half the work: a profile and a rank history each) are drawn there while this process
+    draws the others; the pages are the same bytes either way.
     """
-    env, cur, subject = environment(), data.current, data.subject
-    names, dims, root = data.names(), data.dimensions, data.root
-    palette = charts.colours(dims)
-    labels = {c: data.city(c)["en"] for c in cur.index().index}
-    table = overview(data)
-    edition = subject.kind == "edition"
-    pages = [p for p in PAGES if edition or p[0] not in EDITION_PAGES]
-    base = {"edition": cur.edition, "pages": pages, "names": names, "dims": dims, "root": root,
-            "palette": palette, "previous": data.previous.edition if data.previous else None,
-            "city": data.city, "manifest": cur.manifest, "subject": subject}  # fmt: skip
-
-    def page(template: str, target: str, depth: int = 0, **context: Any) -> None:
-        html = env.get_template(template).render(**base, up="../" * depth, current=target, **context)
-        _write(out / target, html)
-
+    pages = _Pages(data, out)
+    cities = workers.submit(_city_pages, data, out) if workers is not None else None
+    cur, names, dims, root, table = data.current, pages.names, data.dimensions, data.root, pages.table
     contrib = cur["contributions"].pivot(index="city_code", columns="node", values="contribution")
     index = table[root]
-    page("overview.html", "index.html", rows=table, top_n=data.top_n,
-         top=table.index[0], top_mean=index.nlargest(data.top_n).mean(),
-         chart=charts.contributions(contrib.loc[table.index, dims], labels, names, palette))  # fmt: skip
-    page("framework.html", "framework.html", tree=framework_rows(data))
-    page("indicators.html", "indicators.html", **_indicators(data, names, palette))
-    if edition:
+    chart = charts.contributions(contrib.loc[table.index, dims], pages.labels, names, pages.palette)
+    pages.write("overview.html", "index.html", rows=table, top_n=data.top_n,
+                top=table.index[0], top_mean=index.nlargest(data.top_n).mean(), chart=chart)  # fmt: skip
+    pages.write("framework.html", "framework.html", tree=framework_rows(data))
+    pages.write("indicators.html", "indicators.html", **_indicators(data, names, pages.palette))
+    if pages.edition:
         changed = moves(data)
         prev = data.previous
-        chart = charts.contribution_changes(changed, labels, names, palette) if len(changed) else ""
+        chart = (
+            charts.contribution_changes(changed, pages.labels, names, pages.palette) if len(changed) else ""
+        )
         diff = manifest_changes(prev.manifest, cur.manifest) if prev else None
-        page("changes.html", "changes.html", moves=changed, diff=diff, chart=chart)
-        page("quality.html", "quality.html", q=quality(data), data_docs=data_docs)
+        pages.write("changes.html", "changes.html", moves=changed, diff=diff, chart=chart)
+        pages.write("quality.html", "quality.html", q=quality(data), data_docs=data_docs)
     unc, sens = cur["uncertainty"], cur["sensitivity"]
-    page("robustness.html", "robustness.html", uncertainty=unc, sensitivity=sens,
-         unc_chart=charts.uncertainty(unc, labels) if len(unc) else "",
-         sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
+    pages.write("robustness.html", "robustness.html", uncertainty=unc, sensitivity=sens,
+                unc_chart=charts.uncertainty(unc, pages.labels) if len(unc) else "",
+                sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
+    if cities is None:
+        _city_pages(data, out)
+    else:
+        cities.result()
+    return out / "index.html"
+
+
+class _Pages:
+    """What every page of one report shares: its templates, names, colours and navigation."""
+
+    def __init__(self, data: ReportData, out: Path) -> None:
+        cur, subject = data.current, data.subject
+        self.env, self.out = environment(), out
+        self.names, self.palette = data.names(), charts.colours(data.dimensions)
+        self.labels = {c: data.city(c)["en"] for c in cur.index().index}
+        self.table = overview(data)
+        self.edition = subject.kind == "edition"
+        pages = [p for p in PAGES if self.edition or p[0] not in EDITION_PAGES]
+        self.base = {"edition": cur.edition, "pages": pages, "names": self.names, "dims": data.dimensions,
+                     "root": data.root, "palette": self.palette,
+                     "previous": data.previous.edition if data.previous else None,
+                     "city": data.city, "manifest": cur.manifest, "subject": subject}  # fmt: skip
+
+    def write(self, template: str, target: str, depth: int = 0, **context: Any) -> None:
+        html = self.env.get_template(template).render(
+            **self.base, up="../" * depth, current=target, **context
+        )
+        _write(self.out / target, html)
+
+
+def _city_pages(data: ReportData, out: Path) -> None:
+    """A page per city: its facts, its profile against the median and best, its rank history."""
+    pages = _Pages(data, out)
     profiles = None  # one figure for every city's profile: only the bars change
-    for code in table.index:
+    for code in pages.table.index:
         facts = city_facts(data, code)
-        profiles = profiles or charts.Profiles(facts["profile"], names, palette, subject.unit)
+        label = pages.labels[code]
+        profiles = profiles or charts.Profiles(
+            facts["profile"], pages.names, pages.palette, data.subject.unit
+        )
         # A rank history of one edition is one point: its table says it, a chart would not (and
         # 30 of them cost a second).
         history = facts["history"]
-        history_chart = charts.rank_history(history, labels[code], len(table)) if len(history) > 1 else ""
-        page("city.html", data.city(code)["href"], depth=1, code=code, facts=facts, row=table.loc[code],
-             profile_chart=profiles(facts["profile"], labels[code]),
-             history_chart=history_chart)  # fmt: skip
-    return out / "index.html"
+        history_chart = charts.rank_history(history, label, len(pages.table)) if len(history) > 1 else ""
+        pages.write("city.html", data.city(code)["href"], depth=1, code=code, facts=facts,
+                    row=pages.table.loc[code], profile_chart=profiles(facts["profile"], label),
+                    history_chart=history_chart)  # fmt: skip
 
 
 def _indicators(data: ReportData, names: dict[str, str], palette: dict[str, str]) -> dict[str, Any]:
