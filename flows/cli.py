@@ -88,6 +88,9 @@ def run(
             _fail(f"edition {edition} was not published: the inputs have problems", exc)
         except EditionBusyError as exc:
             _fail(f"edition {edition} was not published", exc)
+    workers.stop()
+    if server is not None:
+        server.stop_soon()
     console.print(f"[green]Published edition {edition}[/] to {summary['path']} (run {summary['run_id']})")
     console.print(f"report: {_edition_report(edition, warehouse, config)}", highlight=False)
     if summary["quarantined_rows"]:

@@ -58,6 +58,7 @@ class TemporaryServer:
 
     process: subprocess.Popen[bytes]
     port: int
+    stopping: bool = False  # SIGTERM sent
 
     @property
     def api_url(self) -> str:
@@ -90,15 +91,29 @@ class TemporaryServer:
                 time.sleep(0.05)
         raise RuntimeError(f"the temporary Prefect server did not answer within {timeout_s:.0f} s")
 
+    def stop_soon(self) -> None:
+        """SIGTERM once the logs and events this process still holds are sent, without waiting:
+        the server shuts down while the command prints its results (`stop` waits, at exit)."""
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (APILogWorker, EventsWorker):
+            worker.drain_all(timeout=30)
+        self._terminate()
+
     def stop(self) -> None:
-        if self.process.poll() is None:
+        self._terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _terminate(self) -> None:
+        if self.process.poll() is None and not self.stopping:
             log.info("Stopping temporary server on http://127.0.0.1:%d", self.port)
             self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.stopping = True
 
 
 def start() -> TemporaryServer | None:

@@ -30,5 +30,11 @@ def current() -> Executor | None:
     return _pool
 
 
+def stop() -> None:
+    """No more work: the worker exits now, while the run prints its results (the exit waits)."""
+    if _pool is not None:
+        _pool.shutdown(wait=False)
+
+
 def _import_report() -> None:
     import tasks.report.pages  # noqa: F401
