@@ -53,4 +53,3 @@ def test_a_server_named_in_the_profile_stops_the_one_started(prefect_db, tmp_pat
         'active = "remote"\n\n[profiles.remote]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n'
     )
     assert run(env | {"PREFECT_PROFILES_PATH": str(profiles)}) == ["True", "False", "True"]
-    assert not (tmp_path / "home" / "coopindex-migrated.json").exists()
