@@ -96,7 +96,7 @@ def build_report(data: ReportData, out: Path, data_docs: str | None = None,
                 unc_chart=charts.uncertainty(unc, pages.labels) if len(unc) else "",
                 sens_chart=charts.sensitivity(sens) if len(sens) else "")  # fmt: skip
     if cities is None:
-        _city_pages(data, out)
+        _city_pages(data, out, pages)
     else:
         cities.result()
     return out / "index.html"
@@ -125,9 +125,10 @@ class _Pages:
         _write(self.out / target, html)
 
 
-def _city_pages(data: ReportData, out: Path) -> None:
-    """A page per city: its facts, its profile against the median and best, its rank history."""
-    pages = _Pages(data, out)
+def _city_pages(data: ReportData, out: Path, pages: _Pages | None = None) -> None:
+    """A page per city: its facts, its profile against the median and best, its rank history
+    (`pages`: the report's, when drawn in the same process; a worker makes its own)."""
+    pages = pages or _Pages(data, out)
     profiles = None  # one figure for every city's profile: only the bars change
     for code in pages.table.index:
         facts = city_facts(data, code)
