@@ -1,17 +1,19 @@
-"""A second process for the report of a `coopindex run`, started with the run.
+"""A second process for the writes of a `coopindex run` that nothing scored depends on.
 
-The report's city pages (a profile and a rank history per city) are about half of the report
-and need nothing the other pages make, so `build_report` draws them in a worker while the
-run's own process draws the rest: one core each on a 2-core machine, where the run's process
-is otherwise the only one busy by then. A worker pays off only if its start (a fresh
-interpreter importing pandas, matplotlib and the report, ~1 s of CPU) is hidden: `coopindex
-run` starts it once the temporary server answers (beside the server's start, three processes
-on two cores slowed the start by ~0.9 s), so it imports while the first steps run. Flow runs
-of a deployment or a backfill start none, and draw every page in their own process.
+The run's Data Docs (~1 s of GX's site builder) and the report's city pages (a profile and a
+rank history per city, about half of the report) need nothing the steps after them make, so
+the run hands them to a worker and goes on: one core each on a 2-core machine, where the run's
+process is otherwise the only one busy by then. A worker pays off only if its start (a fresh
+interpreter importing GX, pandas, matplotlib and the report, ~2.5 s of CPU) is hidden:
+`coopindex run` starts it once the temporary server answers (beside the server's start, three
+processes on two cores slowed the start by ~0.9 s), so it imports while the first steps run,
+GX first (the Data Docs come first). Flow runs of a deployment or a backfill start none, and
+write everything in their own process.
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor
 
@@ -23,7 +25,7 @@ def start() -> None:
     global _pool
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        _pool.submit(_import_report)
+        _pool.submit(_import_writers)
 
 
 def current() -> Executor | None:
@@ -37,5 +39,7 @@ def stop() -> None:
         _pool.shutdown(wait=False)
 
 
-def _import_report() -> None:
-    import tasks.report.pages  # noqa: F401
+def _import_writers() -> None:
+    # tasks.quality first: it defers scipy.stats, which GX imports; then what the Data Docs need.
+    for module in ("tasks.quality.data_docs", "great_expectations", "tasks.report.pages"):
+        importlib.import_module(module)

@@ -7,8 +7,10 @@ example of docs/contracts.md). The browser test skips like tests/test_report_bro
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +21,7 @@ from tasks.edition.pipeline import EDITION, start
 from tasks.quality import data_docs
 from tasks.quality.docs_pages import MAX_SHOWN, merge
 from tasks.quality.suites import load_suite
-from tasks.quality.validation import validate
+from tasks.quality.validation import DataValidationError, validate
 from tasks.warehouse.catalog import PROJECT_ROOT, Catalog
 from tasks.warehouse.publish import publish
 from tests.browser import visit
@@ -76,6 +78,35 @@ def test_the_page_of_the_bad_file_counts_its_rows_as_the_rule_that_stopped_the_r
     pages = sorted(p.name for p in site.glob("validations/indicator_values/*/*/*.html"))
     files = PROJECT_ROOT.glob("raw/indicators/*.csv")
     assert pages == sorted(f"{data_docs.page_name(f'raw/indicators/{p.name}')}.html" for p in files)
+
+
+def test_data_docs_handed_to_a_worker_are_written_before_a_stopped_run_raises(stopped_run, site):
+    """`coopindex run` builds its Data Docs in a second process (flows.workers) and goes on
+    scoring: a run that bad inputs stop waits for them before it raises (the worker is still
+    importing GX when the check fails), and they are the pages the run's own process writes."""
+    catalog, _ = stopped_run
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        data = start(catalog, 2018, workers=pool)
+        with pytest.raises(DataValidationError):
+            EDITION.between(last="check-inputs").run(data)
+        built = data["data_docs"]
+        assert built.building is not None and built.building.done() and built.index.is_file()
+    other = built.index.parent
+    assert other != site
+
+    def pages(folder: Path) -> list[tuple[str, str]]:  # (suite, file) of each page
+        return sorted(
+            (p.parts[1], p.name)
+            for p in (p.relative_to(folder) for p in folder.rglob("*.html"))
+            if p.parts[0] == "validations"
+        )
+
+    assert pages(other) == pages(site) and len(pages(site)) > 10
+    stamp = re.compile(r"\d{8}T\d{6}(\.\d+)?Z(-[0-9a-f]{8})?")  # run ids and run times
+    for file in (BAD_FILE, "raw/reference/cities.csv"):
+        written = [stamp.sub("*", words(page_of(folder, file).read_text())) for folder in (site, other)]
+        assert written[0] == written[1], file
+    assert f"ZZZ 1 {BAD_FILE} {BAD_LINE}" in words(page_of(other, BAD_FILE).read_text())
 
 
 def test_no_page_loads_anything_from_outside_the_site(site):

@@ -33,6 +33,28 @@ def test_quality_modules_do_not_import_gx() -> None:
     assert done.stdout.strip() == "False"
 
 
+def test_gx_loads_without_scipy_stats_which_loads_on_first_use() -> None:
+    """tasks.quality defers scipy.stats, which GX imports for expectations no suite uses: a
+    validation and a Data Docs site leave it unloaded, and it works in full when used."""
+    code = (
+        "import sys, tempfile; from pathlib import Path; import pandas as pd\n"
+        "from tasks.quality import data_docs, runner, validation\n"
+        "import great_expectations\n"
+        "frame = pd.DataFrame({'city_code': ['NGB'], 'name_en': ['Ningbo'], 'name_zh': ['x'],\n"
+        "    'province': ['Zhejiang'], 'source_file': ['raw/reference/cities.csv'], 'source_line': [2]})\n"
+        "outcome = validation.validate(frame, 'cities', suites=Path('expectations'))\n"
+        "from tasks.quality.suites import load_suite\n"
+        "spec = load_suite('cities', Path('expectations'))\n"
+        "pages = [(spec, page, f) for f, page in outcome.pages]\n"
+        "data_docs.build(pages, Path(tempfile.mkdtemp()) / 'd', 'r')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('scipy.stats.'))\n"
+        "from scipy.stats import norm\n"
+        "print(outcome.success, loaded, round(norm.ppf(0.975), 4))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.strip() == "True [] 1.96", done.stderr[-3000:]
+
+
 def test_a_run_without_fingerprint_differs_only_by_its_marker() -> None:
     frame = pd.DataFrame({"value": [1.0, -2.0, 3.0, -4.0], "code": ["a", "b", "z", "a"]})
     runs = {

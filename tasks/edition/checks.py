@@ -13,6 +13,7 @@ even when the edition is blocked: those are the runs whose reports a data stewar
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -161,21 +162,37 @@ def check_trade(refresh: TradeRefresh) -> None:
         raise refresh.blocked
 
 
-def record_validation(catalog: Catalog, run_id: str, checked: Checked) -> dict[str, str]:
-    """Data Docs, every check's outcome and the quarantined rows of this run, blocked or not."""
+def write_data_docs(
+    catalog: Catalog, run_id: str, checked: Checked, workers: Executor | None = None
+) -> data_docs.Site:
+    """The run's Data Docs, a page per input file, trade files included; built by `workers`
+    when given, while the edition is scored (nothing the edition computes reads them). The run
+    waits for the site before it publishes (`finish-data-docs`) or reports a failure."""
     specs = {name: load_suite(name, catalog.expectations) for name in {o.dataset for o in checked.outcomes}}
-    pairs = [(specs[o.dataset], page, file) for o in checked.outcomes for file, page in o.pages]
+    pages = [(specs[o.dataset], page, file) for o in checked.outcomes for file, page in o.pages]
     trade = [(specs[TRADE_DATASET], result, name) for name, result in checked.inputs.trade.gx_results]
-    return write_report(
-        catalog, run_id, [*pairs, *trade],
-        results_table(checked.outcomes), checked.quarantine,
-    )  # fmt: skip
+    folder = catalog.data_docs(run_id)
+    return data_docs.build_site([*pages, *trade], folder, run_id, referenced_data_docs(catalog), workers)
+
+
+def record_validation(
+    catalog: Catalog, run_id: str, checked: Checked, site: data_docs.Site
+) -> dict[str, str]:
+    """Every check's outcome and the quarantined rows of this run, blocked or not, beside its
+    Data Docs: the run's reports, by name."""
+    paths = {"data_docs": catalog.relative_to_warehouse(site.index)}
+    return paths | write_tables(catalog, run_id, results_table(checked.outcomes), checked.quarantine)
 
 
 def check_inputs(checked: Checked) -> Inputs:
     """Stop on anything that blocks; the clean inputs (quarantined rows removed) go on."""
     raise_for_blocking(checked.triages)
     return checked.inputs
+
+
+def finish_data_docs(site: data_docs.Site) -> None:
+    """The run's Data Docs are written before its edition is published (the manifest links them)."""
+    site.wait()
 
 
 def write_report(
@@ -186,14 +203,23 @@ def write_report(
     quarantine: pd.DataFrame,
 ) -> dict[str, str]:
     """Data Docs, every check's outcome and the quarantined rows of one run, under runs/<run_id>/."""
-    folder = catalog.run_dir(run_id)
     docs = data_docs.build(pages, catalog.data_docs(run_id), run_id, referenced_data_docs(catalog))
-    paths = {"data_docs": catalog.relative_to_warehouse(docs)}
-    # Every check's outcome with the run id (the published edition's copy has none, so that
-    # reruns stay byte-identical).
+    return {"data_docs": catalog.relative_to_warehouse(docs)} | write_tables(
+        catalog, run_id, results, quarantine
+    )
+
+
+def write_tables(
+    catalog: Catalog, run_id: str, results: pd.DataFrame, quarantine: pd.DataFrame
+) -> dict[str, str]:
+    """Every check's outcome with the run id (the published edition's copy has none, so that
+    reruns stay byte-identical) and the quarantined rows, under runs/<run_id>/."""
+    folder = catalog.run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
     tables = {"validation": results.assign(run_id=run_id)}
     if len(quarantine):
         tables["quarantine"] = quarantine
+    paths = {}
     for name, table in tables.items():
         target = folder / f"{name}.parquet"
         write_parquet(table, target.with_suffix(".tmp"))

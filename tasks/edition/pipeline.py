@@ -22,9 +22,11 @@ from tasks.edition.checks import (
     check_derived,
     check_inputs,
     check_trade,
+    finish_data_docs,
     record_blocked_trade,
     record_validation,
     validate_inputs,
+    write_data_docs,
 )
 from tasks.edition.outputs import edition_datasets, edition_manifest
 from tasks.edition.read import load_inputs, refresh_trade
@@ -50,6 +52,10 @@ class Step:
     writes: bool = False  # writes to the warehouse: not part of a read-only run
     reads_files: bool = False  # reads raw files or the store: an I/O fault there is worth a retry
     timeout_s: float = 300  # minutes where the sample takes seconds: a hung read fails the run
+    # The output is a handle on writes handed to `workers` (its `wait()` returns once they are
+    # done): a run that fails later waits for them before it raises, so what a failure points
+    # at (the run's Data Docs) is complete when it is reported.
+    background: bool = False
 
 
 Execute = Callable[[Step, tuple[Any, ...]], Any]
@@ -115,15 +121,29 @@ class Pipeline:
         `data` is updated in place, so a caller still holds what the steps before a failure made.
         """
         timings = data.setdefault("timings", {})
-        for step in self.steps:
-            start = time.perf_counter()
-            result = execute(step, tuple(data[name] for name in step.inputs))
-            timings[step.name] = round(time.perf_counter() - start, 3)
-            if step.output:
-                data[step.output] = result
-            if after is not None:
-                after(step, data)
+        try:
+            for step in self.steps:
+                start = time.perf_counter()
+                result = execute(step, tuple(data[name] for name in step.inputs))
+                timings[step.name] = round(time.perf_counter() - start, 3)
+                if step.output:
+                    data[step.output] = result
+                if after is not None:
+                    after(step, data)
+        except BaseException as exc:
+            self._settle(data, exc)
+            raise
         return data
+
+    def _settle(self, data: MutableMapping[str, Any], failure: BaseException) -> None:
+        """Wait for the background writes of the steps that ran; one that failed is noted on the
+        run's own failure, which is the one to report."""
+        for step in self.steps:
+            if step.background and step.output in data:
+                try:
+                    data[step.output].wait()
+                except Exception as exc:  # noqa: BLE001 - noted, not raised
+                    failure.add_note(f"{step.name} did not finish either: {exc}")
 
 
 EDITION = Pipeline(
@@ -135,7 +155,9 @@ EDITION = Pipeline(
         Step("check-trade", check_trade, ("trade_refresh",)),
         Step("load-inputs", load_inputs, ("catalog", "edition"), "inputs", reads_files=True),
         Step("validate-inputs", validate_inputs, ("catalog", "inputs"), "checked", timeout_s=600),
-        Step("record-validation", record_validation, ("catalog", "run_id", "checked"), "reports",
+        Step("write-data-docs", write_data_docs, ("catalog", "run_id", "checked", "workers"), "data_docs",
+             writes=True, background=True),
+        Step("record-validation", record_validation, ("catalog", "run_id", "checked", "data_docs"), "reports",
              writes=True),
         Step("check-inputs", check_inputs, ("checked",), "clean"),
         Step("derive-trade-facts", derive_trade, ("clean",), "city_trade"),
@@ -158,6 +180,7 @@ EDITION = Pipeline(
         Step("write-report", write_edition_report,
              ("catalog", "edition", "version", "manifest", "clean", "workers"), "report", writes=True,
              timeout_s=300),
+        Step("finish-data-docs", finish_data_docs, ("data_docs",)),
         Step("publish-edition", publish_edition, ("catalog", "edition", "version", "manifest"), "published",
              writes=True, timeout_s=120),
     )
