@@ -242,7 +242,7 @@ def trade_frames(draw: st.DrawFn) -> pd.DataFrame:
     return as_category(df) if draw(st.booleans()) else df
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(df=trade_frames())
 def test_random_frames_fail_the_same_rows(df: pd.DataFrame) -> None:
     assert_same(
