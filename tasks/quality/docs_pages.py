@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,11 +54,19 @@ def per_file(
     file_column, _ = locators
     codes, names = pd.factorize(frame[file_column].astype("object").fillna(UNKNOWN_FILE), sort=True)
     selected = [_selected(frame, r) for r in whole["results"]]
+    all_missing: dict[tuple[str, ...], np.ndarray] = {}
+
+    def missing(columns: tuple[str, ...]) -> np.ndarray:
+        """The rows where every one of `columns` is missing, computed once for all the files."""
+        if columns not in all_missing:
+            all_missing[columns] = frame[list(columns)].isna().to_numpy().all(axis=1)
+        return all_missing[columns]
+
     pages = []
     for code, name in enumerate(names):
         in_file = codes == code
         results = [
-            _restated(frame, r, positions, in_file, locators, rows)
+            _restated(frame, r, positions, in_file, locators, rows, missing)
             for r, rows in zip(whole["results"], selected, strict=True)
         ]
         pages.append((str(name), _page(whole, results)))
@@ -116,9 +124,11 @@ def _restated(
     in_file: np.ndarray,
     locators: tuple[str, str],
     selected: np.ndarray | None,
+    missing_in: Callable[[tuple[str, ...]], np.ndarray],
 ) -> dict:
     """One expectation's result in the rows of one file (``in_file``) that its row condition
-    ``selected``, with its failing rows shown."""
+    ``selected``, with its failing rows shown (``missing_in``: the rows of ``frame`` where all
+    of some columns are missing)."""
     config = result["expectation_config"]
     kwargs = config.get("kwargs") or {}
     columns = expectation_columns(kwargs)
@@ -136,8 +146,8 @@ def _restated(
     counts = result["result"]
     in_file = in_file & selected
     mine = failing[in_file[failing]] if failing is not None else np.empty(0, dtype=np.int64)
-    present = [c for c in columns if c in frame.columns]
-    missing = int(frame.loc[in_file, present].isna().all(axis=1).sum()) if present else 0
+    present = tuple(c for c in columns if c in frame.columns)
+    missing = int(missing_in(present)[in_file].sum()) if present else 0
     rows = int(in_file.sum())
     restate_counts(counts, rows, missing, len(mine))
     result["success"] = _succeeds(result, rows, missing, len(mine))
