@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -57,17 +59,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def prefect_db(tmp_path_factory) -> Path:
-    """A Prefect database with every migration applied, made once for the run: each server a
-    test starts begins from a copy (`prefect_processes.prefect_env`) instead of migrating a new one, which
-    is about half of a server's start (measured: 22-24 s fresh, 9-11 s from a copy, loaded)."""
+    """A user's Prefect database after their first `coopindex run`, made once for the run by that
+    run's own temporary server (flows/ephemeral.py): every migration applied, the block types
+    registered, and the marker that records both beside it. Each server a test starts begins
+    from a copy (`prefect_processes.prefect_env`) and skips what is done, as a user's second run
+    does (measured: a fresh migration is about half of a server's start)."""
+    from flows.ephemeral import MARKER
 
     def make(folder: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-        upgrade = [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"]
+        code = "import flows; from flows.ephemeral import start; s = start(); s.wait(600); s.stop()"
         done = subprocess.run(
-            upgrade, env=env | {"PREFECT_HOME": str(folder)}, capture_output=True, text=True
-        )
-        assert done.returncode == 0 and (folder / "prefect.db").is_file(), done.stdout + done.stderr
+            [sys.executable, "-c", code], env=env | {"PREFECT_HOME": str(folder)}, cwd=PROJECT_ROOT,
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        made = (folder / "prefect.db").is_file() and (folder / MARKER).is_file()
+        assert done.returncode == 0 and made, done.stdout + done.stderr
+        # The server stopped with its last writes in the write-ahead log: into the file, which
+        # is what the tests copy.
+        with contextlib.closing(sqlite3.connect(folder / "prefect.db")) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     return made_once(tmp_path_factory, "prefect-db", make) / "prefect.db"
 
@@ -76,8 +87,13 @@ def prefect_db(tmp_path_factory) -> Path:
 def prefect_server(prefect_db, tmp_path_factory):
     """One real (temporary, SQLite) Prefect API for every flow run of the session, on a copy of
     the migrated database (Prefect's harness puts its database in a folder of its own making)."""
+    import prefect.settings
     import prefect.testing.utilities as harness
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.ephemeral import CURRENT_DATABASE
+
+    done = {getattr(prefect.settings, name): value == "true" for name, value in CURRENT_DATABASE.items()}
 
     folder = tmp_path_factory.mktemp("prefect-test-db")
     shutil.copyfile(prefect_db, folder / "prefect-test.db")
@@ -85,6 +101,7 @@ def prefect_server(prefect_db, tmp_path_factory):
     harness.mkdtemp = lambda: str(folder)
     try:
         with (
+            temporary_settings(done),  # the copy is migrated, its block types registered
             harness.prefect_test_harness(server_startup_timeout=300),  # generous: a busy machine is slower
             temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
         ):

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import psutil
 
 from flows.deployments import DEPLOYMENTS
+from flows.ephemeral import CURRENT_DATABASE, MARKER
 from flows.serve import healthy
 from tasks.warehouse.catalog import PROJECT_ROOT
 
@@ -60,13 +61,19 @@ def prefect(*args: str) -> list[str]:
     return [sys.executable, "-m", "prefect", *args]
 
 
-def prefect_env(home: Path, database: Path) -> dict[str, str]:
+def prefect_env(home: Path, database: Path, current: bool = True) -> dict[str, str]:
     """The environment of a process with its own PREFECT_HOME, `home`, made new with a copy of the
-    migrated `database` (the `prefect_db` fixture): its server starts without migrating."""
+    migrated `database` (the `prefect_db` fixture). `current`: with the marker of `coopindex
+    run` beside it, and Prefect told that migrations and block types are done, so that every
+    server started there (Prefect's own and the run's) skips them, as a user's second run does."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(database, home / "prefect.db")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    return env | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    if not current:
+        return env
+    shutil.copyfile(database.parent / MARKER, home / MARKER)
+    return env | CURRENT_DATABASE
 
 
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:

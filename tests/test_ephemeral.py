@@ -35,7 +35,7 @@ def run(env: dict[str, str]) -> list[str]:
 
 
 def test_a_migrated_start_records_its_revision_and_collections(prefect_db, tmp_path):
-    env = prefect_env(tmp_path / "home", prefect_db)
+    env = prefect_env(tmp_path / "home", prefect_db, current=False)  # no marker: it migrates
     assert run(env) == ["True", "True", "True"]  # started, used, stopped
     marker = json.loads((tmp_path / "home" / "coopindex-migrated.json").read_text())
     assert marker["prefect"] == version("prefect")
