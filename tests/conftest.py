@@ -93,7 +93,7 @@ def prefect_server(prefect_db, tmp_path_factory):
 
     from flows.ephemeral import CURRENT_DATABASE
 
-    done = {getattr(prefect.settings, name): value == "true" for name, value in CURRENT_DATABASE.items()}
+    done_already = {getattr(prefect.settings, k): v == "true" for k, v in CURRENT_DATABASE.items()}
 
     folder = tmp_path_factory.mktemp("prefect-test-db")
     shutil.copyfile(prefect_db, folder / "prefect-test.db")
@@ -101,7 +101,7 @@ def prefect_server(prefect_db, tmp_path_factory):
     harness.mkdtemp = lambda: str(folder)
     try:
         with (
-            temporary_settings(done),  # the copy is migrated, its block types registered
+            temporary_settings(done_already),  # the copy is migrated, its block types registered
             harness.prefect_test_harness(server_startup_timeout=300),  # generous: a busy machine is slower
             temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
         ):
