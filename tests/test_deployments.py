@@ -1,15 +1,13 @@
 """Schedules: the edition/month rules, prefect.yaml agreeing with flows/deployments.py, and
-`coopindex serve` both ways an operator starts it: against a running `prefect server start`, and
-with its own server on `--port`. The runs a served deployment makes are in test_serve.py."""
+`coopindex serve` against a running `prefect server start`. Serve with its own server on
+`--port`, and the runs a served deployment makes, are in test_serve.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -184,27 +182,3 @@ def test_prefect_yaml_deploys_to_a_process_work_pool(prefect_api):
         assert deployment.pull_steps == workdir
         check_deployment(deployment, spec)
     assert (PROJECT_ROOT / "prefect.yaml").read_bytes() == before
-
-
-# --- with its own server on --port ---------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_serve_on_a_port_starts_its_own_server_and_sigterm_stops_everything(prefect_db, tmp_path):
-    """Without PREFECT_API_URL serve starts a real server (the temporary one of `coopindex run`
-    has no scheduler) on --port, whose UI calls the API on that port; SIGTERM while idle stops
-    the runner and the server and frees the port."""
-    port = free_port()
-    serving = start_serving(tmp_path / "serve", prefect_env(tmp_path / "prefect-home", prefect_db), port)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=30) as response:
-            settings = json.load(response)
-        assert settings["api_url"] == serving.api_url == f"http://127.0.0.1:{port}/api"
-        processes = family(serving.process)
-        assert len(processes) >= 2, processes  # the server and the runner
-        log = signal_and_check(serving, signal.SIGTERM, processes, own_server=True)
-    finally:
-        stop(serving.process)
-    assert f"Prefect UI:  http://127.0.0.1:{port}" in log
-    assert (tmp_path / "prefect-home" / "server.log").is_file()
-    assert "Traceback" not in log, log[-3000:]

@@ -103,15 +103,20 @@ def test_with_fewer_other_months_than_the_minimum_the_rule_waits(tmp_path):
 
 
 def test_every_edition_of_the_shipped_sample_passes_the_rule(shipped_store):
+    """GX judges edition 2018 (every other edition's run judges its own); each edition's frame is
+    under the suite's bound where the rule applies."""
     catalog = Catalog(warehouse=shipped_store)
+    trade = view(catalog, [2016, 2017, 2018])
+    outcome, checked, kept = history_checks(catalog, trade, 0.001)
+    assert outcome.success and not outcome.failures
+    assert checked.removed == 0 and kept is trade
+    bound = json.loads((SUITES / f"{DATASET}.json").read_text())["expectations"][1]["kwargs"]["max_value"]
     for edition in range(2013, 2021):
-        trade = view(catalog, [edition - 2, edition - 1, edition])
-        outcome, checked, kept = history_checks(catalog, trade, 0.001)
-        assert outcome.success and not outcome.failures, edition
-        assert checked.removed == 0 and kept is trade
-    frame = history_frame(view(catalog, [2016, 2017, 2018]))
-    judged = frame[(frame["value_cny"] >= 1_000_000) & (frame["other_months"] >= 6)]
-    assert 80 < judged["ratio"].max() < 100  # the largest of edition 2018 (contracts.md: 84.3)
+        frame = history_frame(view(catalog, [edition - 2, edition - 1, edition]))
+        judged = frame[(frame["value_cny"] >= 1_000_000) & (frame["other_months"] >= 6)]
+        assert len(judged) > 1000 and judged["ratio"].max() <= bound == 500, edition
+        if edition == 2018:
+            assert 80 < judged["ratio"].max() < 100  # contracts.md: 84.3
 
 
 def _wild_edition(shipped_store: Path, root: Path, suites: Path | None = None) -> tuple[Catalog, dict]:

@@ -1,8 +1,8 @@
-"""The runs of a served deployment, as an operator makes them, all against one `coopindex serve
---port P` with its own server: the documented trigger and artifact commands, a scheduled run
+"""`coopindex serve --port P` with its own server, and the runs of its deployments as an operator
+makes them: the UI on that port, the documented trigger and artifact commands, a scheduled run
 waiting for the deployment's slot, a run failed by bad data, and finally SIGTERM with a run in
 flight, which must leave no process behind and free the port (that test ends the serve, so it
-comes last). Serve's start and an idle stop are in test_deployments.py."""
+comes last). Serve against a server it did not start is in test_deployments.py."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +56,18 @@ def serving(prefect_db, tmp_path_factory) -> Iterator[Serving]:
         yield served
     finally:
         stop(served.process)
+
+
+def test_serve_on_a_port_starts_its_own_server_whose_ui_calls_that_port(serving):
+    """Without PREFECT_API_URL serve starts a real server (the temporary one of `coopindex run`
+    has no scheduler) on --port, and the UI it serves calls the API on that port."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{serving.port}/ui-settings", timeout=30) as response:
+        settings = json.load(response)
+    assert settings["api_url"] == serving.api_url == f"http://127.0.0.1:{serving.port}/api"
+    assert len(family(serving.process)) >= 2  # the server and the runner
+    log = serving.log.read_text()
+    assert f"Prefect UI:  http://127.0.0.1:{serving.port}" in log, log[-3000:]
+    assert (serving.log.parent / "prefect-home" / "server.log").is_file()
 
 
 def documented_prefect_lines() -> list[list[str]]:
