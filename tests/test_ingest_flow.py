@@ -11,7 +11,7 @@ from tasks.bench.synthetic_trade import generate
 from tasks.trade.ingest import update_store
 from tasks.warehouse.catalog import Catalog
 
-ROWS = 300_000
+ROWS = 100_000
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,12 @@ benchmark) in-memory runs against the Prefect flow's outputs."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-from pathlib import Path
 
 import pytest
 
 from tasks.edition.pipeline import CHECKS, EDITION, PARAMETERS, Pipeline, Step
 from tasks.warehouse.catalog import PROJECT_ROOT
-from tests.conftest import copy_warehouse
 
 
 def test_every_input_is_made_before_it_is_used():
@@ -64,42 +61,3 @@ def test_the_overhead_benchmark_runs_and_both_sides_agree(
     assert result["same_outputs"] is True and result["compared"] == len(published) > 10
     assert result["memory_s"] > 0 and result["flow_s"] > 0
     assert "ratio flow / in memory" in capsys.readouterr().out
-
-
-def whole_tree(folder: Path) -> dict[str, str]:
-    """Every entry under `folder`, runs and locks included: a file's SHA-256, a link's target."""
-    return {
-        str(p.relative_to(folder)): str(p.readlink())
-        if p.is_symlink()
-        else hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_symlink() or p.is_file()
-    }
-
-
-def test_validate_leaves_the_warehouse_byte_identical(published_2018, raw_copy, tmp_path):
-    """A changed trade file is checked in a scratch store; a bad indicator row blocks (exit 1)."""
-    from typer.testing import CliRunner
-
-    from flows.cli import app
-
-    warehouse = copy_warehouse(published_2018[0], tmp_path / "warehouse")
-    month = raw_copy / "trade" / "2018" / "2018-03.csv"
-    lines = month.read_text().splitlines(keepends=True)
-    lines[5] = lines[5].replace(",USD", ",XXX")  # one row a run would quarantine
-    month.write_text("".join(lines))
-    before = whole_tree(warehouse)
-    where = ["--edition", "2018", "--raw", str(raw_copy), "--warehouse", str(warehouse)]
-    passed = CliRunner().invoke(app, ["validate", *where])
-    assert passed.exit_code == 0, passed.output
-    assert "1 row(s) would be quarantined" in passed.output
-    assert whole_tree(warehouse) == before
-
-    indicators = raw_copy / "indicators" / "interconnectivity.csv"
-    rows = indicators.read_text().splitlines(keepends=True)
-    rows[751] = rows[751].replace(rows[751].split(",")[1], "ZZZ", 1)
-    indicators.write_text("".join(rows))
-    blocked = CliRunner().invoke(app, ["validate", *where])
-    assert blocked.exit_code == 1, blocked.output
-    assert "line 752, column 'city_code'" in blocked.output and "would not be published" in blocked.output
-    assert whole_tree(warehouse) == before
