@@ -3,12 +3,10 @@ benchmark) in-memory runs against the Prefect flow's outputs."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from tasks.edition.pipeline import CHECKS, EDITION, PARAMETERS, Pipeline, Step
-from tasks.warehouse.catalog import PROJECT_ROOT
+from tests.conftest import overhead_benchmark
 
 
 def test_every_input_is_made_before_it_is_used():
@@ -46,18 +44,11 @@ def test_validate_runs_the_checks_and_writes_nothing():
                                                if not EDITION.step(n).writes]  # fmt: skip
 
 
-@pytest.mark.slow
-def test_the_overhead_benchmark_runs_and_both_sides_agree(
-    prefect_server, shipped_store, published_2018, capsys
-):
-    spec = importlib.util.spec_from_file_location(
-        "overhead", PROJECT_ROOT / "bench" / "bench_prefect_overhead.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.main(["--edition", "2018", "--store", str(shipped_store)])
+def test_the_overhead_benchmark_runs_and_both_sides_agree(published_2018):
+    """The session's published edition is the flow side of the benchmark's run (conftest)."""
+    result = overhead_benchmark(published_2018[0])
     # the declaration run without Prefect gives the flow's Parquet files byte for byte
     published = sorted((published_2018[0] / "edition=2018").glob("*.parquet"))
     assert result["same_outputs"] is True and result["compared"] == len(published) > 10
     assert result["memory_s"] > 0 and result["flow_s"] > 0
-    assert "ratio flow / in memory" in capsys.readouterr().out
+    assert f"ratio flow / in memory: {result['ratio']:.2f}" in result["printed"]
