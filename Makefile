@@ -1,7 +1,7 @@
 # Two commands for a fresh machine: `make run` and `make test`.
 # The venv's interpreter: the system's own Python 3.11 when it has one that can make a venv
 # (Debian's build is optimised, PGO and LTO: measured 1.47x faster than a pyenv build on a
-# pure-Python loop, ~18 % less CPU on the edition tests), else python3.11 on PATH.
+# pure-Python loop, ~13 % less CPU on the edition tests), else python3.11 on PATH.
 # `make PYTHON=...` chooses.
 SYSTEM_PYTHON := /usr/bin/python3.11
 PYTHON ?= $(shell $(SYSTEM_PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo python3.11)

@@ -40,14 +40,11 @@ def measure(edition: int, raw: Path, seeded: Path | None = None, keep: Path | No
 
     with contextlib.ExitStack() as stack:
         folder = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        store = folder / "store"
         if seeded is None:
-            update_store(Catalog.at(raw, store))  # both runs find their trade files already ingested
-        else:
-            shutil.copytree(seeded, store, symlinks=True)
+            seeded = folder / "store"
+            update_store(Catalog.at(raw, seeded))  # both runs find their trade files already ingested
         for side in ("memory", "flow"):
-            shutil.copytree(store, folder / side, symlinks=True)
-        shutil.rmtree(store)
+            shutil.copytree(seeded, folder / side, symlinks=True)
         start = time.perf_counter()
         run_edition(Catalog.at(raw, folder / "memory"), edition)
         memory_s = time.perf_counter() - start

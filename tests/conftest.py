@@ -257,15 +257,15 @@ def raw_copy(tmp_path: Path) -> Path:
     return target
 
 
-def tree_digest(folder: Path) -> dict[str, str]:
-    """sha256 of every published file under `folder` (editions and their versions), by path.
+def tree_digest(folder: Path, skip: tuple[str, ...] = ("runs", ".locks")) -> dict[str, str]:
+    """sha256 of every published file under `folder` (editions and their versions), by path;
+    a link's target for a link.
 
     `runs/` holds each run's reports (Data Docs, quarantined rows), written by failed runs
-    too, and `.locks/` the per-edition locks: neither is the published warehouse.
+    too, and `.locks/` the per-edition locks: neither is the published warehouse (`skip=()`
+    takes them too: every entry under `folder`).
     """
-    published = [
-        p for p in sorted(folder.rglob("*")) if p.relative_to(folder).parts[0] not in ("runs", ".locks")
-    ]
+    published = [p for p in sorted(folder.rglob("*")) if p.relative_to(folder).parts[0] not in skip]
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in published

@@ -6,15 +6,12 @@ test_malformed.py; publishing is the session's `published_2018`.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import pytest
 import typer.main
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import coopindex, copy_warehouse
+from tests.conftest import coopindex, copy_warehouse, tree_digest
 
 COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 
@@ -69,13 +66,13 @@ def test_validate_reports_and_leaves_the_warehouse_byte_identical(published_2018
     lines = path.read_text().splitlines()
     lines[3] = lines[3].replace("export", "exprot")
     path.write_text("\n".join(lines) + "\n")
-    before = whole_tree(warehouse)
+    before = tree_digest(warehouse, skip=())
     one_bad_row = coopindex("validate", "--edition", "2018", *where)
     assert one_bad_row.returncode == 0, one_bad_row.stdout + one_bad_row.stderr
     assert "trade_records" in one_bad_row.stdout and "pass every critical check" in one_bad_row.stdout
     assert "raw/trade/2018/2018-07.csv, line 4, column 'flow'" in one_bad_row.stdout
     assert "1 row(s) would be quarantined" in one_bad_row.stdout
-    assert whole_tree(warehouse) == before
+    assert tree_digest(warehouse, skip=()) == before
 
     rates = raw_copy / "reference" / "fx_rates.csv"
     rates.write_text(rates.read_text().replace("2018,EUR,", "2018,eur,"))
@@ -83,15 +80,4 @@ def test_validate_reports_and_leaves_the_warehouse_byte_identical(published_2018
     assert code == 1, output
     assert "raw/reference/fx_rates.csv, line" in output and "column 'currency'" in output
     assert "would not be published" in output and "Traceback" not in output
-    assert whole_tree(warehouse) == before
-
-
-def whole_tree(folder: Path) -> dict[str, str]:
-    """Every entry under `folder`, runs and locks included: a file's SHA-256, a link's target."""
-    return {
-        str(p.relative_to(folder)): str(p.readlink())
-        if p.is_symlink()
-        else hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_symlink() or p.is_file()
-    }
+    assert tree_digest(warehouse, skip=()) == before

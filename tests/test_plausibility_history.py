@@ -14,6 +14,7 @@ import pytest
 from tasks.edition.checks import history_checks
 from tasks.quality.data_docs import page_name
 from tasks.quality.quarantine import triage
+from tasks.quality.suites import load_suite
 from tasks.quality.validation import validate
 from tasks.trade.history import DATASET, history_frame, with_history
 from tasks.trade.store import view
@@ -110,7 +111,7 @@ def test_every_edition_of_the_shipped_sample_passes_the_rule(shipped_store):
     outcome, checked, kept = history_checks(catalog, trade, 0.001)
     assert outcome.success and not outcome.failures
     assert checked.removed == 0 and kept is trade
-    bound = json.loads((SUITES / f"{DATASET}.json").read_text())["expectations"][1]["kwargs"]["max_value"]
+    bound = load_suite(DATASET, SUITES)["expectations"][1]["kwargs"]["max_value"]
     for edition in range(2013, 2021):
         frame = history_frame(view(catalog, [edition - 2, edition - 1, edition]))
         judged = frame[(frame["value_cny"] >= 1_000_000) & (frame["other_months"] >= 6)]
